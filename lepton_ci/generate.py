@@ -1,0 +1,167 @@
+"""`init` and `render`: the generator's public functions (the CLI only calls these)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lepton_ci import __version__
+from lepton_ci.errors import DriftError, LeptonError
+from lepton_ci.render.escape import render_template
+from lepton_ci.render.files import GeneratedFile, Outcome, atomic_write, drift, write_files
+from lepton_ci.render.outputs import generated_files
+from lepton_ci.spec import SPEC_FILENAME, load_spec, parse_spec
+
+
+@dataclass
+class InitOptions:
+    """Answers for the starter spec; ``None`` means "detect from the repository"."""
+
+    name: str | None = None
+    train_entrypoint: str | None = None
+    train_command: str | None = None
+    evaluate_entrypoint: str | None = None
+    evaluate_command: str | None = None
+    registry: str = "127.0.0.1:5000"
+    base_image: str = "python:3.11-slim"
+    style: str = "standalone"
+    cron: str = "0 3 * * 1"
+    gates: list[str] = field(default_factory=lambda: ["accuracy >= 0.9"])
+    data: list[str] | None = None
+    default_branch: str | None = None
+
+
+@dataclass
+class InitResult:
+    spec_written: bool
+    outcomes: dict[str, Outcome]
+
+
+def detect_defaults(root: Path, options: InitOptions) -> InitOptions:
+    """Fill what the user did not give from what the repository shows."""
+    name = options.name or root.resolve().name
+    train_ep, train_cmd = options.train_entrypoint, options.train_command
+    if not train_ep and not train_cmd:
+        train_ep = _find_function(root, "train") or None
+        train_cmd = None if train_ep else "python train.py"
+    eval_ep, eval_cmd = options.evaluate_entrypoint, options.evaluate_command
+    if not eval_ep and not eval_cmd:
+        eval_ep = _find_function(root, "evaluate") or None
+        eval_cmd = None if eval_ep else "python evaluate.py"
+    data = options.data if options.data is not None else [d for d in ("data",) if (root / d).is_dir()]
+    branch = options.default_branch or _git_default_branch(root) or "main"
+    return InitOptions(
+        name=name,
+        train_entrypoint=train_ep,
+        train_command=train_cmd,
+        evaluate_entrypoint=eval_ep,
+        evaluate_command=eval_cmd,
+        registry=options.registry,
+        base_image=options.base_image,
+        style=options.style,
+        cron=options.cron,
+        gates=options.gates,
+        data=data,
+        default_branch=branch,
+    )
+
+
+def starter_spec(options: InitOptions) -> str:
+    text = render_template(
+        "spec/lepton.yaml.j2",
+        name=options.name,
+        default_branch=options.default_branch,
+        version=__version__,
+        train_entrypoint=options.train_entrypoint,
+        train_command=options.train_command,
+        evaluate_entrypoint=options.evaluate_entrypoint,
+        evaluate_command=options.evaluate_command,
+        data=options.data or [],
+        gates=options.gates,
+        registry=options.registry,
+        base_image=options.base_image,
+        cron=options.cron,
+        style=options.style,
+    )
+    parse_spec(text, SPEC_FILENAME)  # what we write must itself be valid
+    return text
+
+
+def init_repo(root: Path, options: InitOptions, *, force: bool = False) -> InitResult:
+    """Write lepton.yaml when absent, then render every generated file."""
+    spec_file = root / SPEC_FILENAME
+    spec_written = False
+    if spec_file.exists():
+        spec = load_spec(spec_file)
+    else:
+        text = starter_spec(detect_defaults(root, options))
+        spec = parse_spec(text, spec_file)
+        files = generated_files(spec, SPEC_FILENAME)  # render before writing anything
+        atomic_write(spec_file, text)
+        spec_written = True
+        return InitResult(spec_written, write_files(root, files, force=force))
+    files = generated_files(spec, SPEC_FILENAME)
+    return InitResult(spec_written, write_files(root, files, force=force))
+
+
+def render_repo(
+    root: Path, spec_path: str = SPEC_FILENAME, *, force: bool = False, style: str | None = None
+) -> dict[str, Outcome]:
+    spec = load_spec(root / spec_path)
+    files = generated_files(spec, spec_path, style=style)
+    return write_files(root, files, force=force)
+
+
+def check_repo(root: Path, spec_path: str = SPEC_FILENAME, *, style: str | None = None) -> list[str]:
+    """Raise :class:`DriftError` carrying the diff when generated files are stale."""
+    spec = load_spec(root / spec_path)
+    diffs = drift(root, generated_files(spec, spec_path, style=style))
+    if diffs:
+        raise DriftError(
+            "generated files differ from what the spec renders:\n" + "".join(diffs),
+            hint=f"run `lepton-ci render{'' if spec_path == SPEC_FILENAME else ' --spec ' + spec_path}`"
+            " and commit the result",
+        )
+    return diffs
+
+
+def rendered(root: Path, spec_path: str = SPEC_FILENAME) -> list[GeneratedFile]:
+    return generated_files(load_spec(root / spec_path), spec_path)
+
+
+def _find_function(root: Path, name: str) -> str | None:
+    """`module:name` for a top-level ``def name`` in a likely module of the repo."""
+    candidates = sorted(root.glob(f"{name}.py")) + sorted(root.glob(f"*/{name}.py"))
+    candidates += sorted(root.glob("src/*/" + f"{name}.py"))
+    for path in candidates:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        if any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body):
+            rel = path.relative_to(root).with_suffix("")
+            parts = rel.parts[1:] if rel.parts[0] == "src" else rel.parts
+            if all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", p) for p in parts):
+                return ".".join(parts) + ":" + name
+    return None
+
+
+def _git_default_branch(root: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "symbolic-ref", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    branch = out.stdout.strip()
+    return branch if out.returncode == 0 and branch in {"main", "master", "trunk"} else None
+
+
+__all__ = ["InitOptions", "LeptonError", "check_repo", "init_repo", "render_repo"]

@@ -1,0 +1,76 @@
+"""Where steps read and write inside a job's workspace: the hand-off contract between jobs.
+
+Every step command defaults to these paths, and the pipeline model hands exactly these
+directories from job to job (GitLab artifacts, Jenkins stash/unstash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+RUN_DIR = ".lepton/run"
+VENV_DIR = ".lepton/venv"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: PurePosixPath = PurePosixPath(RUN_DIR)
+
+    @property
+    def train_dir(self) -> PurePosixPath:
+        """Model artifact files and ``manifest.json``."""
+        return self.root / "train"
+
+    @property
+    def manifest(self) -> PurePosixPath:
+        return self.train_dir / "manifest.json"
+
+    @property
+    def evaluate_dir(self) -> PurePosixPath:
+        return self.root / "evaluate"
+
+    @property
+    def junit(self) -> PurePosixPath:
+        return self.evaluate_dir / "junit.xml"
+
+    @property
+    def metrics_json(self) -> PurePosixPath:
+        return self.evaluate_dir / "metrics.json"
+
+    @property
+    def register_dir(self) -> PurePosixPath:
+        return self.root / "register"
+
+    @property
+    def model_env(self) -> PurePosixPath:
+        """dotenv: LEPTON_MODEL_NAME, LEPTON_MODEL_VERSION."""
+        return self.register_dir / "model.env"
+
+    @property
+    def image_dir(self) -> PurePosixPath:
+        return self.root / "image"
+
+    @property
+    def image_build_env(self) -> PurePosixPath:
+        """dotenv: LEPTON_IMAGE_ID, LEPTON_IMAGE_TAGS (written by `image build`)."""
+        return self.image_dir / "build.env"
+
+    @property
+    def image_env(self) -> PurePosixPath:
+        """dotenv: LEPTON_IMAGE, LEPTON_IMAGE_DIGEST (written by `image push`)."""
+        return self.image_dir / "image.env"
+
+    @property
+    def deploy_dir(self) -> PurePosixPath:
+        return self.root / "deploy"
+
+    def deploy_record(self, env: str) -> PurePosixPath:
+        return self.deploy_dir / f"{env}.json"
+
+    def deploy_env(self, env: str) -> PurePosixPath:
+        """dotenv: LEPTON_DEPLOY_URL (GitLab environment url)."""
+        return self.deploy_dir / f"{env}.env"
+
+
+LAYOUT = RunLayout()

@@ -1,0 +1,15 @@
+"""The pipeline model as plain data (``lepton-ci pipeline --format json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from lepton_ci.pipeline.model import Pipeline
+
+
+def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
+    data = dataclasses.asdict(pipeline)
+    data["stages"] = list(pipeline.stages)
+    data["setup"] = [list(c) for c in pipeline.install.commands]
+    return data

@@ -1,0 +1,162 @@
+"""Escaping for every target language, and a Jinja environment that insists on it.
+
+Templates must pass every string through one of these filters; a bare string in ``{{ }}``
+is an error (see :func:`_finalize`). Each filter returns :class:`Safe`, meaning "already
+escaped for where it stands".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from lepton_ci.resources import template_dir
+
+
+class Safe(str):
+    """Text escaped for its destination."""
+
+
+class UnescapedValue(Exception):
+    """A template printed a string without an escaping filter (a template bug)."""
+
+
+def groovy_str(value: object) -> Safe:
+    """A Groovy single-quoted string literal: never interpolates ``$``/``${}``."""
+    text = str(value)
+    out = (
+        text.replace("\\", "\\\\")
+        .replace("'", "\\'")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("\f", "\\f")
+        .replace("\b", "\\b")
+    )
+    out = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", out)
+    return Safe(f"'{out}'")
+
+
+def groovy_list(values: Iterable[object]) -> Safe:
+    return Safe("[" + ", ".join(groovy_str(v) for v in values) + "]")
+
+
+def yaml_str(value: object) -> Safe:
+    """A YAML double-quoted scalar (JSON strings are valid YAML 1.2 flow scalars)."""
+    return Safe(json.dumps(str(value), ensure_ascii=True))
+
+
+def yaml_value(value: Any) -> Safe:
+    """Any JSON-able value as YAML flow (lists, maps, numbers, booleans, strings)."""
+    return Safe(json.dumps(value, ensure_ascii=True))
+
+
+def gitlab_expr_str(value: object) -> Safe:
+    """A string literal inside a GitLab ``rules:if`` expression (double-quoted)."""
+    text = str(value)
+    if re.search(r'["\\\n\r]', text):
+        raise ValueError(f"{text!r} cannot stand in a GitLab rules expression")
+    return Safe(f'"{text}"')
+
+
+def sh_word(value: object) -> Safe:
+    """One POSIX shell word."""
+    return Safe(shlex.quote(str(value)))
+
+
+def sh_line(argv: Iterable[object]) -> Safe:
+    """A POSIX shell command line from argv."""
+    return Safe(shlex.join(str(a) for a in argv))
+
+
+def comment(value: object) -> Safe:
+    """Text safe inside a one-line comment of any of our languages."""
+    return Safe(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)).replace("*/", "* /"))
+
+
+def xml_text(value: object) -> Safe:
+    """XML character data or an attribute value (``&<>"'`` escaped, control characters dropped)."""
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", str(value))
+    return Safe(
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
+
+
+def md_text(value: object) -> Safe:
+    """Inline Markdown text (a table cell): markup characters and HTML neutralised."""
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Safe(re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text))
+
+
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
+
+
+def ident(value: object) -> Safe:
+    """A value the spec constrained to identifier characters; re-checked here."""
+    text = str(value)
+    if not _IDENT.match(text):
+        raise ValueError(f"{text!r} is not an identifier; escape it instead")
+    return Safe(text)
+
+
+FILTERS = {
+    "groovy_str": groovy_str,
+    "groovy_list": groovy_list,
+    "yaml_str": yaml_str,
+    "yaml_value": yaml_value,
+    "gitlab_expr_str": gitlab_expr_str,
+    "sh_word": sh_word,
+    "sh_line": sh_line,
+    "comment": comment,
+    "ident": ident,
+    "xml_text": xml_text,
+    "md_text": md_text,
+}
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Safe) or value is None:
+        return value if value is not None else ""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        raise UnescapedValue(f"template printed {value[:60]!r} without an escaping filter")
+    raise UnescapedValue(f"template printed a {type(value).__name__} without an escaping filter")
+
+
+_ENV: SandboxedEnvironment | None = None
+
+
+def environment() -> SandboxedEnvironment:
+    """The Jinja environment for every lepton-ci template (sandboxed, strict, escaping)."""
+    global _ENV
+    if _ENV is None:
+        from jinja2 import FileSystemLoader
+
+        env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(template_dir())),
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+        )
+        env.filters.update(FILTERS)
+        _ENV = env
+    return _ENV
+
+
+def render_template(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)

@@ -1,0 +1,70 @@
+"""Which files `lepton-ci init` / `render` produce from a spec: one list, used by both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lepton_ci.pipeline import Pipeline, build_pipeline
+from lepton_ci.render.files import GeneratedFile
+from lepton_ci.spec.model import Spec
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the CI files are written (not what the pipeline does)."""
+
+    style: str  # "library" | "standalone"
+    library_version: str  # version of our shared library / templates to pin
+    jenkins_library: str
+    gitlab_include: str  # "component" | "template"
+    gitlab_project: str
+
+    @classmethod
+    def from_spec(cls, spec: Spec, style: str | None = None) -> RenderOptions:
+        return cls(
+            style=style or spec.ci.style,
+            library_version=spec.lepton_ci.version,
+            jenkins_library=spec.ci.jenkins_library,
+            gitlab_include=spec.ci.gitlab_include,
+            gitlab_project=spec.ci.gitlab_project,
+        )
+
+
+def generated_files(
+    spec: Spec, spec_path: str = "lepton.yaml", *, style: str | None = None
+) -> list[GeneratedFile]:
+    """Render every output in memory. Raises before anything is written."""
+    from lepton_ci.render.docker import render_dockerfile, render_dockerignore
+    from lepton_ci.render.gitlab import render_gitlab_ci
+    from lepton_ci.render.jenkins import render_jenkinsfile
+
+    options = RenderOptions.from_spec(spec, style)
+    pipeline: Pipeline = build_pipeline(spec, spec_path)
+    files: list[GeneratedFile] = []
+    if "jenkins" in spec.ci.platforms:
+        files.append(GeneratedFile("Jenkinsfile", render_jenkinsfile(pipeline, options), "//", spec_path))
+    if "gitlab" in spec.ci.platforms:
+        files.append(GeneratedFile(".gitlab-ci.yml", render_gitlab_ci(pipeline, options), "#", spec_path))
+    files.append(GeneratedFile("Dockerfile", render_dockerfile(spec), "#", spec_path))
+    files.append(GeneratedFile(".dockerignore", render_dockerignore(spec), "#", spec_path))
+    for extra in _extra_outputs():
+        files.extend(extra(spec, pipeline, spec_path))
+    return files
+
+
+def _extra_outputs() -> list:  # type: ignore[type-arg]
+    """Producers added by other features (deploy manifests, monitoring rules)."""
+    producers = []
+    try:
+        from lepton_ci.render.deploy import deploy_outputs
+
+        producers.append(deploy_outputs)
+    except ImportError:
+        pass
+    try:
+        from lepton_ci.render.monitoring import monitoring_outputs
+
+        producers.append(monitoring_outputs)
+    except ImportError:
+        pass
+    return producers

@@ -1,0 +1,437 @@
+"""The ``lepton.yaml`` format, defined once.
+
+Every field is typed and documented; unknown keys are errors. Values that end up in generated
+Groovy, YAML, shell lines or Dockerfiles are either constrained by a pattern here (names that
+become identifiers) or escaped by the renderers (free text). The JSON Schema that editors use
+(``lepton-ci schema``) is derived from these classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+ENV_NAME = r"^[a-z][a-z0-9-]{0,30}$"
+GIT_REF = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+ENTRYPOINT = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+# docker reference grammar, simplified: registry host[:port], repository path, tag
+REGISTRY = r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9._-]+)*$"
+REPOSITORY = r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"
+PIP_REQUIREMENT = r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ;:'\"+*@/]{0,199}$"
+DEBIAN_PACKAGE = r"^[a-z0-9][a-z0-9+.-]{0,99}(=[A-Za-z0-9.+~:-]+)?$"
+VERSION = r"^[0-9]+(\.[0-9]+){0,3}([a-z0-9.+-]*)$"
+CRON_FIELD = r"[0-9A-Za-z*/,?#LW-]+"
+CRON = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
+HTTP_PATH = r"^/[A-Za-z0-9._~/-]*$"
+CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
+
+STAGES = (
+    "train",
+    "evaluate",
+    "register",
+    "image-build",
+    "image-push",
+    "deploy",
+    "metrics-push",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def slugify(text: str) -> str:
+    """A registry- and identifier-safe name derived from free text."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (slug or "model")[:63]
+
+
+class ProjectSpec(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Human-readable project name (free text; escaped wherever it is rendered)."
+    )
+    model: Annotated[str, Field(pattern=SLUG)] | None = Field(
+        None, description="Model name in the registry. Default: a slug of `name`."
+    )
+    default_branch: Annotated[str, Field(pattern=GIT_REF)] = Field(
+        "main", description="Branch whose pipelines register, build, push and deploy."
+    )
+
+    @property
+    def model_name(self) -> str:
+        return self.model or slugify(self.name)
+
+
+class LeptonCISpec(_Model):
+    version: Annotated[str, Field(pattern=VERSION)] = Field(
+        "0.1.0", description="lepton-ci version the generated pipelines pin."
+    )
+    package: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(\[[A-Za-z0-9_,-]+\])?$")] = Field(
+        "lepton-ci[train]",
+        description="pip requirement name (with extras) installed on agents at `version`.",
+    )
+    index_url: Annotated[str, Field(pattern=r"^(https?|file)://[^\s'\"`$\\]+$")] | None = Field(
+        None, description="Extra package index the agents install lepton-ci from."
+    )
+    agent_image: Annotated[str, Field(pattern=IMAGE_REF)] | None = Field(
+        None,
+        description="Container image with lepton-ci preinstalled; when set, jobs skip the install.",
+    )
+    install: bool = Field(
+        True, description="Install lepton-ci on the agent (cached). False: it is on PATH already."
+    )
+
+
+class _Runnable(_Model):
+    entrypoint: Annotated[str, Field(pattern=ENTRYPOINT)] | None = Field(
+        None, description="Python callable `package.module:function`, called with a context."
+    )
+    command: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="Shell command run instead of an entrypoint (any framework)."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters handed to the entrypoint or command."
+    )
+    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _Runnable:
+        if (self.entrypoint is None) == (self.command is None):
+            raise ValueError("give exactly one of `entrypoint` or `command`")
+        return self
+
+
+class TrainSpec(_Runnable):
+    seed: Annotated[int, Field(ge=0)] = 0
+    data: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Training data paths, hashed into the model version."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    nproc: Annotated[int, Field(ge=1, le=1024)] = Field(
+        1, description="Data-parallel worker processes per node (torchrun)."
+    )
+    outputs: Annotated[str, Field(min_length=1)] = Field(
+        "model", description="Directory (in the run dir) the entrypoint writes its model to."
+    )
+
+
+class EvaluateSpec(_Runnable):
+    dataset: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="Evaluation data path handed to the entrypoint."
+    )
+    task: Literal["classification", "regression"] = "classification"
+    bootstrap_samples: Annotated[int, Field(ge=0, le=100000)] = Field(
+        1000, description="Paired-bootstrap resamples for the champion comparison (0: off)."
+    )
+
+
+GATE_TEXT = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op>>=|<=|>|<|==)\s*"
+    r"(?:(?P<champion>champion)\s*(?:(?P<sign>[+-])\s*(?P<delta>[0-9.eE+-]+))?|(?P<value>-?[0-9.eE+-]+))"
+    r"\s*$"
+)
+
+
+class GateSpec(_Model):
+    """A metric condition: absolute (`threshold`) or relative to the champion (`champion_delta`)."""
+
+    metric: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+    op: Literal[">=", "<=", ">", "<", "=="]
+    threshold: float | None = None
+    champion_delta: float | None = Field(
+        None, description="Compare with champion's value plus this delta (e.g. -0.005)."
+    )
+    significant: bool = Field(
+        False,
+        description="Relative gates only: the bootstrap confidence interval of the difference "
+        "must clear the bound, not just the point estimate.",
+    )
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = GATE_TEXT.match(value)
+        if not match:
+            raise ValueError(
+                f"cannot read gate {value!r}; write `METRIC OP NUMBER` (accuracy >= 0.95) or "
+                "`METRIC OP champion [+|- NUMBER]` (accuracy >= champion - 0.005)"
+            )
+        out: dict[str, Any] = {"metric": match["metric"], "op": match["op"]}
+        if match["champion"]:
+            delta = float(match["delta"] or 0.0)
+            out["champion_delta"] = -delta if match["sign"] == "-" else delta
+        else:
+            out["threshold"] = float(match["value"])
+        return out
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateSpec:
+        if (self.threshold is None) == (self.champion_delta is None):
+            raise ValueError("a gate needs exactly one of `threshold` or `champion_delta`")
+        if self.significant and self.champion_delta is None:
+            raise ValueError("`significant` applies only to gates relative to the champion")
+        return self
+
+    @property
+    def relative(self) -> bool:
+        return self.champion_delta is not None
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.champion_delta is None:
+            return f"{self.metric} {self.op} {self.threshold:g}"
+        delta = self.champion_delta
+        tail = "" if delta == 0 else f" {'-' if delta < 0 else '+'} {abs(delta):g}"
+        return f"{self.metric} {self.op} champion{tail}"
+
+
+class ImageSpec(_Model):
+    registry: Annotated[str, Field(pattern=REGISTRY)] = Field(
+        "127.0.0.1:5000", description="Registry host[:port][/namespace] images are pushed to."
+    )
+    repository: Annotated[str, Field(pattern=REPOSITORY)] | None = Field(
+        None, description="Repository in the registry. Default: the model name."
+    )
+    base: Annotated[str, Field(pattern=IMAGE_REF)] = Field(
+        "python:3.11-slim", description="Base image of the model image."
+    )
+    pip: list[Annotated[str, Field(pattern=PIP_REQUIREMENT)]] = Field(
+        default_factory=list, description="Extra pip requirements installed in the image."
+    )
+    system: list[Annotated[str, Field(pattern=DEBIAN_PACKAGE)]] = Field(
+        default_factory=list, description="Extra Debian packages installed in the image."
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    moving_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = Field(
+        "latest", description="Tag that follows the default branch."
+    )
+
+
+class ServeSpec(_Model):
+    """How `lepton-ci serve` loads and calls the model inside the image."""
+
+    entrypoint: Annotated[str, Field(pattern=ENTRYPOINT)] | None = Field(
+        None,
+        description="`module:function(model_dir) -> predictor`; default: load the TorchScript "
+        "`model.pt` from the artifact and call it on the request's `inputs`.",
+    )
+    max_batch: Annotated[int, Field(ge=1, le=65536)] = Field(
+        256, description="Largest number of inputs one request may carry."
+    )
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class EnvironmentSpec(_Model):
+    name: Annotated[str, Field(pattern=ENV_NAME)]
+    target: Literal["docker", "kubernetes", "local"] = "docker"
+    strategy: Literal["rolling", "blue-green", "recreate"] = "rolling"
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    health_path: Annotated[str, Field(pattern=HTTP_PATH)] = "/readyz"
+    approval: bool = Field(False, description="Require a manual approval before deploying.")
+    approvers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]] = Field(
+        default_factory=list, description="Jenkins users/groups allowed to approve."
+    )
+    tier: Literal["production", "staging", "testing", "development", "other"] | None = None
+    url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
+    promote_champion: bool | None = Field(
+        None, description="Promote the deployed version to champion (default: last environment)."
+    )
+
+    @property
+    def effective_tier(self) -> str:
+        if self.tier:
+            return self.tier
+        known = {"production", "staging", "testing", "development"}
+        aliases = {"prod": "production", "stage": "staging", "test": "testing", "dev": "development"}
+        return self.name if self.name in known else aliases.get(self.name, "other")
+
+
+class DeploySpec(_Model):
+    environments: list[EnvironmentSpec] = Field(default_factory=list)
+
+    @field_validator("environments")
+    @classmethod
+    def _unique(cls, envs: list[EnvironmentSpec]) -> list[EnvironmentSpec]:
+        seen: set[str] = set()
+        for env in envs:
+            if env.name in seen:
+                raise ValueError(f"environment {env.name!r} is defined twice")
+            seen.add(env.name)
+        if sum(1 for e in envs if e.promote_champion) > 1:
+            raise ValueError("at most one environment may set `promote_champion: true`")
+        return envs
+
+
+class ScheduleSpec(_Model):
+    retrain: Annotated[str, Field(pattern=CRON)] | None = Field(
+        None, description="Cron (5 fields) for scheduled retraining on the default branch."
+    )
+    timezone: Annotated[str, Field(pattern=r"^[A-Za-z_]+(/[A-Za-z_+-]+)*$")] = "UTC"
+
+
+class PushgatewaySink(_Model):
+    type: Literal["pushgateway"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")]
+    job: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "lepton_ci"
+
+
+class MlflowSink(_Model):
+    type: Literal["mlflow"]
+    tracking_uri: Annotated[str, Field(min_length=1)]
+    experiment: str | None = None
+
+
+Sink = Annotated[PushgatewaySink | MlflowSink, Field(discriminator="type")]
+
+
+class MetricsSpec(_Model):
+    sinks: list[Sink] = Field(default_factory=list)
+
+
+class RegistrySpec(_Model):
+    backend: Literal["sqlite", "mlflow"] = "sqlite"
+    path: str = Field(".lepton/registry.db", description="SQLite file (backend: sqlite).")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (backend: mlflow).")
+
+    @model_validator(mode="after")
+    def _mlflow_uri(self) -> RegistrySpec:
+        if self.backend == "mlflow" and not self.tracking_uri:
+            raise ValueError("backend `mlflow` needs `tracking_uri`")
+        return self
+
+
+class AgentSpec(_Model):
+    label: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="Jenkins agent label expression."
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, description="GitLab runner tags."
+    )
+    image: Annotated[str, Field(pattern=IMAGE_REF)] | None = Field(
+        None, description="Container image the job runs in (GitLab `image:`, Jenkins docker agent)."
+    )
+
+
+class AgentsSpec(_Model):
+    """Where each stage runs; `default` applies to stages not named."""
+
+    default: AgentSpec = Field(default_factory=AgentSpec)
+    train: AgentSpec | None = None
+    evaluate: AgentSpec | None = None
+    register_: AgentSpec | None = Field(None, alias="register")
+    image_build: AgentSpec | None = Field(None, alias="image-build")
+    image_push: AgentSpec | None = Field(None, alias="image-push")
+    deploy: AgentSpec | None = None
+    metrics_push: AgentSpec | None = Field(None, alias="metrics-push")
+
+    def for_stage(self, stage: str) -> AgentSpec:
+        attr = "register_" if stage == "register" else stage.replace("-", "_")
+        specific: AgentSpec | None = getattr(self, attr)
+        return specific or self.default
+
+
+class CredentialsSpec(_Model):
+    """Ids of credentials in the CI's store (Jenkins credential ids; GitLab CI/CD variables)."""
+
+    registry: Annotated[str, Field(pattern=CREDENTIAL_ID)] | None = Field(
+        None, description="Jenkins username/password credential for the image registry."
+    )
+    kubeconfig: Annotated[str, Field(pattern=CREDENTIAL_ID)] | None = Field(
+        None, description="Jenkins secret-file credential holding a kubeconfig."
+    )
+    pushgateway: Annotated[str, Field(pattern=CREDENTIAL_ID)] | None = Field(
+        None, description="Jenkins username/password credential for the Pushgateway."
+    )
+
+
+class CISpec(_Model):
+    style: Literal["library", "standalone"] = Field(
+        "standalone",
+        description="`library`: thin files using our Jenkins shared library and GitLab "
+        "templates; `standalone`: everything inline.",
+    )
+    platforms: list[Literal["jenkins", "gitlab"]] = Field(
+        default_factory=lambda: ["jenkins", "gitlab"], description="CI files to generate."
+    )
+    jenkins_library: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = Field(
+        "lepton-ci", description="Name of our shared library in Jenkins' Global Pipeline Libraries."
+    )
+    gitlab_include: Literal["component", "template"] = Field(
+        "component", description="Library style on GitLab: CI/CD component or include template."
+    )
+    gitlab_project: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$")] = Field(
+        "lepton-ci/lepton-ci", description="GitLab project that hosts our components/templates."
+    )
+    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 120
+    keep_builds: Annotated[int, Field(ge=1, le=10000)] = 30
+    retry: Annotated[int, Field(ge=0, le=2)] = Field(
+        1, description="Retries of a job after a runner/agent failure (not after a failing step)."
+    )
+    credentials: CredentialsSpec = Field(default_factory=CredentialsSpec)
+
+
+class Spec(_Model):
+    """Root of `lepton.yaml`."""
+
+    version: Literal[1] = Field(1, description="Spec format version.")
+    project: ProjectSpec
+    lepton_ci: LeptonCISpec = Field(default_factory=LeptonCISpec, alias="lepton-ci")
+    train: TrainSpec
+    evaluate: EvaluateSpec
+    gates: list[GateSpec] = Field(default_factory=list)
+    image: ImageSpec = Field(default_factory=ImageSpec)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
+    deploy: DeploySpec = Field(default_factory=DeploySpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    agents: AgentsSpec = Field(default_factory=AgentsSpec)
+    ci: CISpec = Field(default_factory=CISpec)
+
+    @property
+    def model_name(self) -> str:
+        return self.project.model_name
+
+    @property
+    def image_repository(self) -> str:
+        return self.image.repository or self.model_name
+
+    @property
+    def champion_environment(self) -> str | None:
+        """The environment whose successful deploy promotes the version to champion."""
+        envs = self.deploy.environments
+        for env in envs:
+            if env.promote_champion:
+                return env.name
+        if envs and envs[-1].promote_champion is not False:
+            return envs[-1].name
+        return None
+
+
+PATTERN_HELP = {
+    SLUG: "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit "
+    "(at most 63 characters)",
+    ENV_NAME: "lowercase letters, digits and '-', starting with a letter (at most 31 characters)",
+    GIT_REF: "a branch name: letters, digits, '.', '_', '/' and '-'",
+    ENTRYPOINT: "a Python callable written `package.module:function`",
+    REGISTRY: "a registry host with optional :port and /namespace, e.g. 127.0.0.1:5000",
+    REPOSITORY: "a lowercase repository path, e.g. team/digits-cnn",
+    IMAGE_REF: "an image reference such as python:3.11-slim or registry:5000/base@sha256:…",
+    PIP_REQUIREMENT: "a pip requirement such as numpy>=1.26",
+    DEBIAN_PACKAGE: "a Debian package name, optionally =version",
+    VERSION: "a version such as 0.1.0",
+    CRON: "a 5-field cron expression such as '0 3 * * 1'",
+    HTTP_PATH: "an absolute URL path such as /readyz",
+    CREDENTIAL_ID: "a credential id: letters, digits, '.', '_' and '-'",
+}

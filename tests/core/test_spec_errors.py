@@ -1,0 +1,122 @@
+"""lepton.yaml errors name the file, line, column, field, bad value and what is allowed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lepton_ci.errors import ExitCode, SpecError
+from lepton_ci.spec import load_spec, parse_spec
+from lepton_ci.spec.model import GateSpec
+
+VALID = """\
+project:
+  name: Digits CNN
+train:
+  entrypoint: digits.train:train
+evaluate:
+  entrypoint: digits.evaluate:evaluate
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(textwrap.dedent(text), "lepton.yaml")
+    assert info.value.exit_code == ExitCode.SPEC
+    return [p.render("lepton.yaml") for p in info.value.problems]
+
+
+def test_a_minimal_spec_is_valid_and_fills_defaults() -> None:
+    spec = parse_spec(VALID)
+    assert spec.model_name == "digits-cnn"
+    assert spec.project.default_branch == "main"
+    assert spec.image.registry == "127.0.0.1:5000"
+    assert spec.ci.style == "standalone"
+
+
+def test_unknown_key_names_line_column_and_suggests_the_right_one() -> None:
+    (msg,) = problems(VALID + "shedule:\n  retrain: '0 3 * * 1'\n")
+    assert msg.startswith("lepton.yaml:7:1: shedule: unknown key 'shedule'")
+    assert "did you mean 'schedule'?" in msg
+
+
+def test_nested_unknown_key_lists_the_allowed_keys_at_that_level() -> None:
+    (msg,) = problems(VALID.replace("  name: Digits CNN", "  name: x\n  defualt_branch: main"))
+    assert "lepton.yaml:3:3: project.defualt_branch" in msg
+    assert "allowed keys: default_branch, model, name" in msg
+    assert "did you mean 'default_branch'?" in msg
+
+
+def test_bad_enum_value_lists_allowed_values_and_the_bad_value() -> None:
+    (msg,) = problems(
+        VALID + "deploy:\n  environments:\n    - name: staging\n      target: dokcer\n"
+    )
+    assert msg.startswith("lepton.yaml:10:15: deploy.environments[0].target:")
+    assert "'docker', 'kubernetes' or 'local'" in msg and "(got 'dokcer')" in msg
+
+
+def test_pattern_errors_say_in_words_what_is_allowed() -> None:
+    (msg,) = problems(VALID.replace("digits.evaluate:evaluate", "'not an entrypoint'"))
+    assert "evaluate.entrypoint: must be a Python callable written `package.module:function`" in msg
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = VALID.replace("digits.train:train", "x y") + "gates: ['accuracy is great']\n"
+    assert len(problems(text)) == 2
+
+
+def test_missing_required_section_is_reported() -> None:
+    (msg,) = problems("project: {name: x}\ntrain: {command: python train.py}\n")
+    assert "evaluate: required field is missing" in msg
+
+
+def test_exactly_one_of_entrypoint_or_command() -> None:
+    (msg,) = problems(VALID.replace("  entrypoint: digits.train:train", "  params: {}"))
+    assert "train: give exactly one of `entrypoint` or `command`" in msg
+
+
+def test_yaml_syntax_errors_are_located() -> None:
+    (msg,) = problems("project:\n  name: [unclosed\n")
+    assert msg.startswith("lepton.yaml:3:") and "invalid YAML" in msg
+
+
+def test_duplicate_keys_are_errors_not_silently_merged() -> None:
+    (msg,) = problems(VALID + "project:\n  name: again\n")
+    assert "invalid YAML" in msg and "project" in msg
+
+
+def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "lepton.yaml")
+    assert "file not found" in str(info.value) and "lepton-ci init" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold", "delta"),
+    [
+        ("accuracy >= 0.95", 0.95, None),
+        ("accuracy >= champion - 0.005", None, -0.005),
+        ("loss <= champion + 0.1", None, 0.1),
+        ("macro_f1>champion", None, 0.0),
+    ],
+)
+def test_gates_read_absolute_and_champion_relative_forms(
+    text: str, threshold: float | None, delta: float | None
+) -> None:
+    gate = GateSpec.model_validate(text)
+    assert gate.threshold == threshold and gate.champion_delta == delta
+    assert GateSpec.model_validate(gate.label).model_dump() == gate.model_dump()
+
+
+def test_significance_is_only_for_champion_gates() -> None:
+    text = VALID + "gates:\n  - {metric: accuracy, op: '>=', threshold: 0.9, significant: true}\n"
+    (msg,) = problems(text)
+    assert "`significant` applies only to gates relative to the champion" in msg
+
+
+def test_environment_names_must_be_unique() -> None:
+    text = VALID + "deploy:\n  environments:\n    - {name: staging}\n    - {name: staging}\n"
+    (msg,) = problems(text)
+    assert "environment 'staging' is defined twice" in msg
