@@ -158,5 +158,5 @@ def environment() -> SandboxedEnvironment:
     return _ENV
 
 
-def render_template(name: str, **context: Any) -> str:
-    return environment().get_template(name).render(**context)
+def render_template(template_name: str, /, **context: Any) -> str:
+    return environment().get_template(template_name).render(**context)

@@ -77,3 +77,20 @@ def test_pipeline_shows_jobs_and_their_exact_commands(tmp_path: Path) -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     out = lepton("trian")
     assert out.returncode == 2 and "No such command" in out.stderr
+
+
+def test_the_spec_reference_in_docs_is_generated_from_the_model() -> None:
+    from lepton_ci.spec.reference import reference_markdown
+
+    committed = (ROOT / "docs" / "spec-reference.md").read_text()
+    assert committed == reference_markdown(), (
+        "docs/spec-reference.md is stale: python -m lepton_ci.spec.reference > docs/spec-reference.md"
+    )
+
+
+def test_every_exit_code_is_documented() -> None:
+    from lepton_ci.errors import ExitCode
+
+    doc = (ROOT / "docs" / "exit-codes.md").read_text()
+    for code in ExitCode:
+        assert f"| {code.value} | {code.name} |" in doc

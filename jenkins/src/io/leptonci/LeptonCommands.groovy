@@ -1,0 +1,74 @@
+package io.leptonci
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * The argv of every lepton-ci step, built exactly as lepton-ci's pipeline model builds them
+ * (lepton_ci/pipeline/build.py); the test suite checks that both agree.
+ */
+class LeptonCommands implements Serializable {
+
+    static final String DEFAULT_SPEC = 'lepton.yaml'
+    private static final long serialVersionUID = 1L
+
+    /** Install commands: a venv in the workspace and the pinned lepton-ci (none when install is off). */
+    @NonCPS
+    static List<List<String>> setup(Map cfg) {
+        if (!cfg.install) {
+            return []
+        }
+        String venv = cfg.venv as String
+        List<String> pip = [venv + '/bin/python', '-m', 'pip', 'install', '--quiet']
+        if (cfg.indexUrl) {
+            pip += ['--extra-index-url', cfg.indexUrl as String]
+        }
+        return [['python3', '-m', 'venv', venv], pip + [cfg.requirement as String]]
+    }
+
+    @NonCPS
+    static List<String> lepton(String spec, List<String> words) {
+        List<String> specArgs = spec == DEFAULT_SPEC ? [] : ['--spec', spec]
+        return ['lepton-ci'] + words + specArgs
+    }
+
+    @NonCPS
+    static List<List<String>> train(String spec) {
+        return [lepton(spec, ['train'])]
+    }
+
+    @NonCPS
+    static List<List<String>> evaluate(String spec, String junit) {
+        return [lepton(spec, ['evaluate', '--junit', junit])]
+    }
+
+    @NonCPS
+    static List<List<String>> register(String spec, boolean promote) {
+        return [lepton(spec, ['models', 'register'])] + (promote ? [promoteChampion(spec)] : [])
+    }
+
+    @NonCPS
+    static List<List<String>> imageBuild(String spec) {
+        return [lepton(spec, ['image', 'build'])]
+    }
+
+    @NonCPS
+    static List<List<String>> imagePush(String spec) {
+        return [lepton(spec, ['image', 'push'])]
+    }
+
+    @NonCPS
+    static List<List<String>> deploy(String spec, String env, boolean promote) {
+        return [lepton(spec, ['deploy', '--env', env])] + (promote ? [promoteChampion(spec)] : [])
+    }
+
+    @NonCPS
+    static List<List<String>> metricsPush(String spec) {
+        return [lepton(spec, ['metrics', 'push'])]
+    }
+
+    @NonCPS
+    static List<String> promoteChampion(String spec) {
+        return lepton(spec, ['models', 'promote', '--to', 'champion'])
+    }
+
+}

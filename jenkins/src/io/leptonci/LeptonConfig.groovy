@@ -1,0 +1,161 @@
+package io.leptonci
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * Every var's configuration: documented defaults, merged with the caller's map; unknown keys
+ * and missing required keys are errors that name the step, the key and the allowed keys.
+ */
+class LeptonConfig implements Serializable {
+
+    private static final long serialVersionUID = 1L
+
+    /** Keys every step var accepts (how lepton-ci gets onto the agent, which spec it reads). */
+    static final Map<String, Object> COMMON = [
+        spec: 'lepton.yaml',     // spec path; `--spec PATH` is added when it is not lepton.yaml
+        install: true,           // install lepton-ci into `venv` first (false: it is on PATH)
+        requirement: null,       // pip requirement to install, e.g. 'lepton-ci[train]==0.1.0'
+        indexUrl: null,          // extra package index to install lepton-ci from
+        venv: '.lepton/venv',    // virtualenv in the workspace (kept between builds: the cache)
+    ].asImmutable()
+
+    /** defaultConfig of each var: its own keys (listed first in errors), then COMMON. */
+    static final Map<String, Map<String, Object>> STEPS = [
+        leptonTrain: [:],
+        leptonEvaluate: [
+            junit: null,                  // JUnit report path (default: the run layout's)
+            publishJunit: true,           // publish it with `junit`, even when a gate fails
+        ],
+        leptonRegister: [
+            promote: false,               // also promote the new version to champion
+        ],
+        leptonImageBuild: [
+            registryCredentials: null,    // username/password credential id of the registry
+        ],
+        leptonImagePush: [
+            registryCredentials: null,    // username/password credential id of the registry
+        ],
+        leptonDeploy: [
+            env: null,                    // required: environment name from lepton.yaml
+            target: 'docker',             // docker | kubernetes | local (picks the credential)
+            promote: false,               // promote the deployed version to champion after
+            registryCredentials: null,    // target docker: registry credential id
+            kubeconfigCredentials: null,  // target kubernetes: secret-file credential id
+        ],
+        leptonMetricsPush: [
+            pushgatewayCredentials: null, // username/password credential id of the Pushgateway
+        ],
+        leptonPipeline: [
+            defaultBranch: 'main',        // branch that registers, builds and deploys
+            cron: null,                   // retraining schedule (5-field cron), default branch only
+            timezone: 'UTC',              // time zone of `cron`
+            timeoutMinutes: 120,          // whole build
+            keepBuilds: 30,               // builds kept (buildDiscarder)
+            agents: [:],                  // stage or 'default' -> [label: '...', image: '...']
+            stageTimeouts: [:],           // stage -> minutes
+            variables: [:],               // plain environment variables for every stage
+            credentials: [:],             // registry / kubeconfig / pushgateway credential ids
+            promoteOnRegister: false,     // promote at register (no environment promotes)
+            environments: [],             // [name:, target:, approval:, approvers: [], promote:]
+        ],
+    ].asImmutable()
+
+    static final Map<String, List<String>> REQUIRED = [leptonDeploy: ['env']].asImmutable()
+    static final List<String> STAGES = ['default', 'train', 'evaluate', 'register', 'image-build',
+        'image-push', 'deploy', 'metrics-push'].asImmutable()
+    static final List<String> AGENT_KEYS = ['label', 'image'].asImmutable()
+    static final List<String> CREDENTIAL_KEYS = ['registry', 'kubeconfig', 'pushgateway'].asImmutable()
+    static final List<String> ENVIRONMENT_KEYS = ['name', 'target', 'approval', 'approvers', 'promote']
+        .asImmutable()
+
+    /** The step's defaults merged with `given`; calls the `error` step on a bad key. */
+    static Map resolve(Object script, String step, Map given) {
+        String problem = problem(step, given ?: [:])
+        if (problem) {
+            script.error(problem)
+        }
+        return defaultConfig(step) + (given ?: [:])
+    }
+
+    @NonCPS
+    static Map<String, Object> defaultConfig(String step) {
+        Map<String, Object> merged = [:]
+        merged.putAll(STEPS[step])
+        merged.putAll(COMMON)
+        return merged
+    }
+
+    /** The first thing wrong with `given` for `step`, or null. */
+    @NonCPS
+    static String problem(String step, Map given) {
+        Map<String, Object> merged = defaultConfig(step)
+        String unknown = unknownKey(step, merged.keySet() as List, given)
+        if (unknown) {
+            return unknown
+        }
+        for (String key in (REQUIRED[step] ?: [])) {
+            if (given[key] == null) {
+                return "${step}: config key '${key}' is required".toString()
+            }
+        }
+        boolean install = given.containsKey('install') ? given.install : merged.install
+        if (install && !given.requirement) {
+            return "${step}: config key 'requirement' is required when install is true " +
+                "(e.g. requirement: 'lepton-ci[train]==0.1.0'), or set install: false"
+        }
+        if (step == 'leptonPipeline') {
+            return pipelineProblem(given)
+        }
+        return null
+    }
+
+    @NonCPS
+    private static String pipelineProblem(Map given) {
+        for (Object stage in (given.agents ?: [:]).keySet()) {
+            String problem = unknownName('leptonPipeline', 'agents', stage as String, STAGES) ?:
+                unknownKey('leptonPipeline.agents.' + stage, AGENT_KEYS, given.agents[stage] as Map)
+            if (problem) {
+                return problem
+            }
+        }
+        for (Object stage in (given.stageTimeouts ?: [:]).keySet()) {
+            String problem = unknownName('leptonPipeline', 'stageTimeouts', stage as String, STAGES)
+            if (problem) {
+                return problem
+            }
+        }
+        String credentials = unknownKey('leptonPipeline.credentials', CREDENTIAL_KEYS, given.credentials as Map)
+        if (credentials) {
+            return credentials
+        }
+        for (Object environment in given.environments ?: []) {
+            String problem = unknownKey('leptonPipeline.environments', ENVIRONMENT_KEYS, environment as Map)
+            if (problem) {
+                return problem
+            }
+            if (!(environment as Map).name) {
+                return "leptonPipeline.environments: config key 'name' is required"
+            }
+        }
+        return null
+    }
+
+    @NonCPS
+    private static String unknownKey(String where, List allowed, Map given) {
+        for (Object key in (given ?: [:]).keySet()) {
+            if (!(key in allowed)) {
+                return "${where}: unknown config key '${key}'; allowed: ${allowed.join(', ')}".toString()
+            }
+        }
+        return null
+    }
+
+    @NonCPS
+    private static String unknownName(String step, String key, String name, List allowed) {
+        if (name in allowed) {
+            return null
+        }
+        return "${step}: unknown stage '${name}' in ${key}; allowed: ${allowed.join(', ')}".toString()
+    }
+
+}

@@ -1,0 +1,66 @@
+package io.leptonci
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * What each stage hands on and needs (lepton_ci/pipeline/build.py: Job.artifacts, Job.needs).
+ * Agents differ per stage, so artifacts travel as stashes named `lepton-<job>`.
+ */
+class LeptonStages implements Serializable {
+
+    static final String STASH_PREFIX = 'lepton-'
+    private static final long serialVersionUID = 1L
+
+    /** Layout keys (layout.properties) each job kind hands on. */
+    static final Map<String, List<String>> ARTIFACTS = [
+        train: ['train'],
+        evaluate: ['evaluate'],
+        register: ['register'],
+        'image-build': ['imageBuildEnv'],
+        'image-push': ['imageEnv'],
+        deploy: ['deploy'],
+        'metrics-push': [],
+    ].asImmutable()
+
+    /** Jobs whose artifacts each job kind needs; a deploy also needs the previous deploy. */
+    static final Map<String, List<String>> NEEDS = [
+        train: [],
+        evaluate: ['train'],
+        register: ['train', 'evaluate'],
+        'image-build': ['train', 'register'],
+        'image-push': ['register', 'image-build'],
+        deploy: ['register', 'image-push'],
+        'metrics-push': ['train', 'evaluate'],
+    ].asImmutable()
+
+    @NonCPS
+    static String stashName(String job) {
+        return STASH_PREFIX + job
+    }
+
+    /** Ant patterns for stash/archiveArtifacts: each path as a file and as a directory. */
+    @NonCPS
+    static String includes(String step, Map<String, String> layout) {
+        return ARTIFACTS[step].collect { String key -> "${layout[key]}, ${layout[key]}/**" }.join(', ')
+    }
+
+    /** Stashes to unstash before `job` (of kind `step`) runs. */
+    @NonCPS
+    static List<String> unstash(String step, String previousDeploy) {
+        List<String> jobs = NEEDS[step] + (previousDeploy ? [previousDeploy] : [])
+        return jobs.collect { String job -> stashName(job) }
+    }
+
+    /** The agent of a stage: its own entry, else `default`, else any agent. */
+    @NonCPS
+    static Map agent(Map agents, String step) {
+        return (agents[step] ?: agents['default'] ?: [:]) as Map
+    }
+
+    /** `withEnv` entries of a stage: LEPTON_JOB (whose job this is) and the plain variables. */
+    @NonCPS
+    static List<String> environment(String job, Map variables) {
+        return ['LEPTON_JOB=' + job] + (variables ?: [:]).collect { k, v -> "${k}=${v}".toString() }
+    }
+
+}

@@ -1,0 +1,219 @@
+import io.leptonci.LeptonConfig
+import io.leptonci.LeptonLayout
+import io.leptonci.LeptonStages
+
+/**
+ * leptonPipeline: lepton-ci's whole pipeline as one declarative pipeline.
+ *
+ *   train -> evaluate (JUnit) -> register -> build image -> push image
+ *         -> deploy <env>... (approval first where asked) -> push metrics (always)
+ *
+ * Commit builds and change requests train, evaluate and push metrics; the default branch and
+ * the scheduled retraining build run the whole path. Every stage takes its own agent (stashes
+ * carry the run directory between them); approvals wait without holding an executor. A stage
+ * is skipped when LEPTON_<STEP>_DISABLED is set. Help: leptonPipeline.txt.
+ */
+void call(Map config = [:]) {
+    Map cfg = LeptonConfig.resolve(this, 'leptonPipeline', config)
+    Map<String, String> layout = LeptonLayout.load(this)
+    String cronSpec = cfg.cron ? "TZ=${cfg.timezone}\n${cfg.cron}" : ''
+
+    pipeline {
+        agent none
+        options {
+            timeout(time: cfg.timeoutMinutes as int, unit: 'MINUTES')
+            buildDiscarder(logRotator(numToKeepStr: cfg.keepBuilds as String))
+            disableConcurrentBuilds()
+            timestamps()
+        }
+        triggers {
+            cron(env.BRANCH_NAME == cfg.defaultBranch ? cronSpec : '')
+        }
+        stages {
+            stage('Train') {
+                when {
+                    expression { !env.LEPTON_TRAIN_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'train', 'train', null) {
+                            leptonTrain(common(cfg))
+                        }
+                    }
+                }
+            }
+            stage('Evaluate') {
+                when {
+                    expression { !env.LEPTON_EVALUATE_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'evaluate', 'evaluate', null) {
+                            leptonEvaluate(common(cfg) + [junit: layout.junit])
+                        }
+                    }
+                }
+            }
+            stage('Register model') {
+                when {
+                    expression { !env.LEPTON_REGISTER_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                    anyOf {
+                        expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        triggeredBy 'TimerTrigger'
+                    }
+                    not { changeRequest() }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'register', 'register', null) {
+                            leptonRegister(common(cfg) + [promote: cfg.promoteOnRegister as boolean])
+                        }
+                    }
+                }
+            }
+            stage('Build image') {
+                when {
+                    expression { !env.LEPTON_IMAGE_BUILD_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                    anyOf {
+                        expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        triggeredBy 'TimerTrigger'
+                    }
+                    not { changeRequest() }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'image-build', 'image-build', null) {
+                            leptonImageBuild(common(cfg) + [registryCredentials: cfg.credentials.registry])
+                        }
+                    }
+                }
+            }
+            stage('Push image') {
+                when {
+                    expression { !env.LEPTON_IMAGE_PUSH_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                    anyOf {
+                        expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        triggeredBy 'TimerTrigger'
+                    }
+                    not { changeRequest() }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'image-push', 'image-push', null) {
+                            leptonImagePush(common(cfg) + [registryCredentials: cfg.credentials.registry])
+                        }
+                    }
+                }
+            }
+            stage('Deploy') {
+                when {
+                    expression { !env.LEPTON_DEPLOY_DISABLED }
+                    expression { currentBuild.currentResult == 'SUCCESS' }
+                    expression { cfg.environments as boolean }
+                    anyOf {
+                        expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        triggeredBy 'TimerTrigger'
+                    }
+                    not { changeRequest() }
+                }
+                steps {
+                    script {
+                        String previous = null
+                        for (Map environment in cfg.environments) {
+                            deployTo(cfg, layout, environment, previous)
+                            previous = 'deploy-' + environment.name
+                        }
+                    }
+                }
+            }
+            stage('Push metrics') {
+                when {
+                    // runs even after a failed gate: the metrics of a rejected model matter too
+                    expression { !env.LEPTON_METRICS_PUSH_DISABLED }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'metrics-push', 'metrics-push', null) {
+                            leptonMetricsPush(common(cfg) + [pushgatewayCredentials: cfg.credentials.pushgateway])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/** The keys every step var shares, taken from the pipeline's config. */
+Map common(Map cfg) {
+    return [spec: cfg.spec, install: cfg.install, requirement: cfg.requirement, indexUrl: cfg.indexUrl,
+            venv: cfg.venv]
+}
+
+/** One deployment: its own stage, the approval (no executor held), then the deploy on an agent. */
+void deployTo(Map cfg, Map<String, String> layout, Map environment, String previous) {
+    String job = 'deploy-' + environment.name
+    if (currentBuild.currentResult != 'SUCCESS') {
+        return  // an earlier deployment failed: later environments keep their version
+    }
+    stage('Deploy ' + environment.name) {
+        withEnv(['LEPTON_JOB=' + job]) {
+            if (environment.approval) {
+                Map ask = [message: 'Deploy to ' + environment.name + '?', ok: 'Deploy']
+                if (environment.approvers) {
+                    ask.submitter = (environment.approvers as List).join(',')
+                }
+                input(ask)
+            }
+        }
+        onAgent(cfg, layout, job, 'deploy', previous) {
+            leptonDeploy(common(cfg) + [
+                env: environment.name,
+                target: environment.target ?: 'docker',
+                promote: environment.promote as boolean,
+                registryCredentials: cfg.credentials.registry,
+                kubeconfigCredentials: cfg.credentials.kubeconfig,
+            ])
+        }
+    }
+}
+
+/**
+ * Run `body` for `job` on the stage's agent: check out, unstash what the job needs, run with the
+ * pipeline's variables (inside the stage's container image if any), then stash and archive what
+ * it hands on, even when it failed. A failure marks stage and build FAILURE and lets the build
+ * go on to the stages that run regardless (the metrics push).
+ */
+void onAgent(Map cfg, Map<String, String> layout, String job, String step, String previous, Closure body) {
+    Map agent = LeptonStages.agent(cfg.agents as Map, step)
+    List<String> variables = LeptonStages.environment(job, cfg.variables as Map)
+    Integer minutes = (cfg.stageTimeouts[step] ?: cfg.timeoutMinutes) as Integer
+    withEnv(variables) {
+        node(agent.label ?: null) {
+            checkout scm
+            catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                timeout(time: minutes, unit: 'MINUTES') {
+                    for (String name in LeptonStages.unstash(step, previous)) {
+                        unstash name
+                    }
+                    if (agent.image) {
+                        docker.image(agent.image as String).inside {
+                            body()
+                        }
+                    } else {
+                        body()
+                    }
+                }
+            }
+            String includes = LeptonStages.includes(step, layout)
+            if (includes) {
+                stash name: LeptonStages.stashName(job), includes: includes, allowEmpty: true
+                archiveArtifacts artifacts: includes, allowEmptyArchive: true, fingerprint: true
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+"""Render ``.gitlab-ci.yml`` from the pipeline model. Pure: no I/O besides loading templates.
+
+Two styles:
+
+* ``standalone``: every job inline; needs nothing but lepton-ci (installed into a cached venv
+  by a hidden base job, or preinstalled in the agent image).
+* ``library``: includes our CI/CD components (``gitlab/templates/``) or the classic include
+  template (``gitlab/include/lepton.gitlab-ci.yml``) pinned to a version, and adds only what
+  the spec decides: inputs, environments, agents, timeouts, setup.
+
+Free text from the spec reaches YAML only through the escaping filters (JSON-quoted scalars).
+Where GitLab would expand ``$VARIABLES`` (``variables:``, ``tags:``), values are stored as
+variables with ``expand: false`` so neither the pipeline nor the runner touches them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lepton_ci.errors import LeptonError
+from lepton_ci.pipeline.model import Agent, Command, Job, Pipeline, Rule, shell_line
+from lepton_ci.render.escape import gitlab_expr_str, render_template
+from lepton_ci.render.outputs import RenderOptions
+
+RETRY_WHEN = (
+    "runner_system_failure",
+    "stuck_or_timeout_failure",
+    "scheduler_failure",
+    "api_failure",
+)
+"""Failures worth a retry: the runner's, never the step's own (a failing gate stays failed)."""
+
+BASE_JOB = ".lepton-base"
+"""Hidden job of the standalone file holding setup (``before_script``) and the venv cache."""
+
+INCLUDE_TEMPLATE = "/include/lepton.gitlab-ci.yml"
+"""Path of the classic include template inside the published ``gitlab/`` project."""
+
+PATH_EXPORT = 'export PATH="$CI_PROJECT_DIR/{venv}:$PATH"'
+"""Environment line after setup (GitLab's counterpart of Jenkins' ``withEnv``), not a command."""
+
+DEPLOY_URL = "$LEPTON_DEPLOY_URL"
+"""Environment URL when the spec gives none: `lepton-ci deploy` writes it to its dotenv report."""
+
+
+def render_gitlab_ci(pipeline: Pipeline, options: RenderOptions) -> str:
+    """The body of ``.gitlab-ci.yml`` (GeneratedFile adds the header)."""
+    if options.style == "standalone":
+        return render_template("gitlab/standalone.yml.j2", **_standalone_context(pipeline))
+    if options.style == "library":
+        if options.gitlab_include not in ("component", "template"):
+            raise LeptonError(
+                f"unknown GitLab include kind {options.gitlab_include!r}",
+                hint="set `ci.gitlab_include` to `component` or `template`",
+            )
+        return render_template("gitlab/library.yml.j2", **_library_context(pipeline, options))
+    raise LeptonError(
+        f"unknown style {options.style!r}", hint="use `--style library` or `--style standalone`"
+    )
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A pipeline variable that GitLab must not expand (``expand: false``)."""
+
+    name: str
+    value: str
+
+
+def _setup_lines(pipeline: Pipeline) -> list[str]:
+    lines = [shell_line(c) for c in pipeline.install.commands]
+    if pipeline.install.path_entry:
+        lines.append(PATH_EXPORT.format(venv=pipeline.install.path_entry))
+    return lines
+
+
+def _cache(pipeline: Pipeline) -> dict[str, Any] | None:
+    if not pipeline.install.enabled:
+        return None
+    return {"key": pipeline.install.cache_key, "paths": [pipeline.install.venv + "/"]}
+
+
+class _Tags:
+    """Runner tags; a tag containing ``$`` goes through a raw variable (GitLab expands tags)."""
+
+    def __init__(self) -> None:
+        self.variables: list[Variable] = []
+
+    def render(self, tags: tuple[str, ...]) -> list[str]:
+        out = []
+        for tag in tags:
+            if "$" in tag:
+                existing = [v.name for v in self.variables if v.value == tag]
+                name = existing[0] if existing else f"LEPTON_RUNNER_TAG_{len(self.variables)}"
+                if not existing:
+                    self.variables.append(Variable(name, tag))
+                out.append("$" + name)
+            else:
+                out.append(tag)
+        return out
+
+
+def _if_branch(branch: str) -> str:
+    return f"$CI_COMMIT_BRANCH == {gitlab_expr_str(branch)}"
+
+
+def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
+    """GitLab ``rules:`` for a job: kill switches first, then where it runs."""
+    rule: Rule = job.rule
+    rules: list[dict[str, Any]] = [
+        {"if": " || ".join("$" + s for s in _kill_switches(job, pipeline)), "when": "never"}
+    ]
+    positive: list[str] = []
+    if rule.schedule:
+        positive.append('$CI_PIPELINE_SOURCE == "schedule"')
+    if rule.merge_requests:
+        positive.append('$CI_PIPELINE_SOURCE == "merge_request_event"')
+    if rule.branches is None:
+        positive.append("$CI_COMMIT_BRANCH")
+    else:
+        positive += [_if_branch(b) for b in rule.branches]
+    when = "manual" if job.approval else ("always" if rule.always else None)
+    for expr in positive:
+        entry: dict[str, Any] = {"if": expr}
+        if when:
+            entry["when"] = when
+        rules.append(entry)
+    return rules
+
+
+def _kill_switches(job: Job, pipeline: Pipeline) -> list[str]:
+    """The job's own kill switch and those of every job it needs (transitively).
+
+    A job whose input was disabled cannot run, and GitLab refuses a pipeline whose ``needs:``
+    names a job that is not in it, so disabling a step disables what depends on it.
+    """
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(j: Job) -> None:
+        if j.kill_switch not in seen:
+            seen.add(j.kill_switch)
+            order.append(j.kill_switch)
+        for name in j.needs:
+            visit(pipeline.job(name))
+
+    visit(job)
+    rank = {j.kill_switch: i for i, j in enumerate(pipeline.jobs)}
+    return [order[0], *sorted(order[1:], key=lambda s: rank.get(s, len(rank)))]
+
+
+def _needs(job: Job) -> list[dict[str, Any]]:
+    return [{"job": name, "artifacts": True} for name in job.needs]
+
+
+def _artifacts(job: Job) -> dict[str, Any] | None:
+    paths = list(job.artifacts)
+    reports: dict[str, Any] = {}
+    if job.reports.junit:
+        reports["junit"] = job.reports.junit
+    if job.reports.dotenv:
+        reports["dotenv"] = job.reports.dotenv
+    if not paths and not reports:
+        return None
+    out: dict[str, Any] = {}
+    if paths:
+        out["paths"] = paths
+    if reports:
+        out["reports"] = reports
+    out["expire_in"] = "30 days"
+    if job.reports.junit:
+        out["when"] = "always"  # the JUnit report of a failed gate is the point
+    return out
+
+
+def _environment(job: Job) -> dict[str, Any] | None:
+    env = job.environment
+    if env is None:
+        return None
+    # Without a fixed URL, `lepton-ci deploy` hands one over in its dotenv report.
+    return {"name": env.name, "deployment_tier": env.tier, "url": env.url or DEPLOY_URL}
+
+
+def _timeout(minutes: int | None) -> str | None:
+    return f"{minutes} minutes" if minutes else None
+
+
+def _agent_overrides(agent: Agent, default: Agent, tags: _Tags) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if agent.tags != default.tags:
+        out["tags"] = tags.render(agent.tags)
+    if agent.image != default.image and agent.image:
+        out["image"] = agent.image
+    return out
+
+
+def _variables(pipeline: Pipeline, tags: _Tags) -> list[Variable]:
+    return [Variable(k, v) for k, v in pipeline.variables] + tags.variables
+
+
+def _workflow_rules() -> list[dict[str, Any]]:
+    """Merge-request pipelines, or branch pipelines when no MR is open: never both."""
+    return [
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+        {
+            "if": '$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS && $CI_PIPELINE_SOURCE == "push"',
+            "when": "never",
+        },
+        {"if": "$CI_COMMIT_BRANCH"},
+    ]
+
+
+def _default(pipeline: Pipeline, tags: _Tags) -> dict[str, Any]:
+    return {
+        "tags": tags.render(pipeline.agent.tags),
+        "image": pipeline.agent.image,
+        "timeout": _timeout(pipeline.timeout_minutes),
+    }
+
+
+# --------------------------------------------------------------------------- standalone
+
+
+def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
+    tags = _Tags()
+    default = _default(pipeline, tags)
+    jobs = []
+    for job in pipeline.jobs:
+        jobs.append(
+            {
+                "name": job.name,
+                "title": job.title,
+                "stage": job.name,
+                "needs": _needs(job),
+                "script": [shell_line(c) for c in job.commands],
+                "artifacts": _artifacts(job),
+                "environment": _environment(job),
+                "resource_group": job.resource_group,
+                "rules": _rules(job, pipeline),
+                "manual": job.approval is not None,
+                "approval": job.approval.message if job.approval else None,
+                "interruptible": job.interruptible,
+                "timeout": _timeout(job.timeout_minutes),
+                "agent": _agent_overrides(job.agent, pipeline.agent, tags),
+                "credentials": [v for c in job.credentials for v in c.variables],
+            }
+        )
+    return {
+        "pipeline": pipeline,
+        "stages": list(pipeline.stages),
+        "workflow_rules": _workflow_rules(),
+        "retry": {"max": pipeline.retry, "when": list(RETRY_WHEN)},
+        "default": default,
+        "variables": _variables(pipeline, tags),
+        "base_job": BASE_JOB,
+        "setup": _setup_lines(pipeline),
+        "cache": _cache(pipeline),
+        "jobs": jobs,
+    }
+
+
+# --------------------------------------------------------------------------- library
+
+
+def template_commands(job: Job, pipeline: Pipeline) -> tuple[Command, ...]:
+    """What our component/include template runs for ``job`` when given this pipeline's inputs.
+
+    The library file overrides ``script:`` only where the spec asks for more (promotion of
+    the champion, which the templates leave to the spec), so the commands always equal the
+    model's. Kept next to ``gitlab/`` by a test that resolves the templates.
+    """
+    spec_args = _spec_args(pipeline)
+    words: dict[str, tuple[str, ...]] = {
+        "train": ("train",),
+        "evaluate": ("evaluate", "--junit", job.reports.junit or ""),
+        "register": ("models", "register"),
+        "image-build": ("image", "build"),
+        "image-push": ("image", "push"),
+        "deploy": ("deploy", "--env", job.environment.name if job.environment else ""),
+        "metrics-push": ("metrics", "push"),
+    }
+    return (("lepton-ci", *words[job.step], *spec_args),)
+
+
+def _spec_args(pipeline: Pipeline) -> tuple[str, ...]:
+    train = pipeline.job("train").commands[0]
+    return train[2:]  # `lepton-ci train [--spec PATH]`: whatever the model appends
+
+
+def _spec_args_input(pipeline: Pipeline) -> str:
+    args = _spec_args(pipeline)
+    return " " + shell_line(args) if args else ""
+
+
+def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, Any]:
+    tags = _Tags()
+    default = _default(pipeline, tags)
+    version = options.library_version
+    common: dict[str, Any] = {}
+    if _spec_args_input(pipeline):
+        common["spec_args"] = _spec_args_input(pipeline)
+    if pipeline.retry != 1:
+        common["retry"] = pipeline.retry
+    branch_input = {"default_branch": pipeline.default_branch}
+    if pipeline.default_branch == "main":
+        branch_input = {}
+
+    includes: list[dict[str, Any]] = []
+    if options.gitlab_include == "template":
+        includes.append(
+            {
+                "project": options.gitlab_project,
+                "ref": f"v{version}",
+                "file": INCLUDE_TEMPLATE,
+                "inputs": {**common, **branch_input},
+            }
+        )
+    jobs = []
+    for job in pipeline.jobs:
+        overrides: dict[str, Any] = {}
+        if options.gitlab_include == "component":
+            inputs = dict(common)
+            if job.rule.branches is not None:
+                inputs.update(branch_input)
+            if job.step == "deploy":
+                env = _environment(job)
+                assert env is not None
+                inputs.update(
+                    job_name=job.name,
+                    stage=job.name,
+                    environment=env["name"],
+                    tier=env["deployment_tier"],
+                    when="manual" if job.approval else "on_success",
+                    resource_group=job.resource_group,
+                    needs=_needs(job),
+                )
+                if env["url"] != DEPLOY_URL:
+                    inputs["url"] = env["url"]
+            elif job.step == "register":
+                inputs["resource_group"] = job.resource_group
+            includes.append(
+                {
+                    "component": f"$CI_SERVER_FQDN/{options.gitlab_project}/{job.step}@{version}",
+                    "inputs": inputs,
+                }
+            )
+        else:
+            overrides["extends"] = job.hidden_name
+            if job.step == "deploy":
+                overrides.update(
+                    stage=job.name,
+                    environment=_environment(job),
+                    artifacts=_artifacts(job),
+                    needs=_needs(job),
+                    resource_group=job.resource_group,
+                    rules=_rules(job, pipeline),
+                )
+                if job.approval:
+                    overrides["allow_failure"] = False
+            elif job.resource_group:
+                overrides["resource_group"] = job.resource_group
+        classic_deploy = options.gitlab_include == "template" and job.step == "deploy"
+        if classic_deploy or job.commands != template_commands(job, pipeline):
+            overrides["script"] = [shell_line(c) for c in job.commands]
+        if job.timeout_minutes:
+            overrides["timeout"] = _timeout(job.timeout_minutes)
+        overrides.update(_agent_overrides(job.agent, pipeline.agent, tags))
+        if overrides:
+            jobs.append({"name": job.name, "keys": overrides})
+    return {
+        "pipeline": pipeline,
+        "kind": options.gitlab_include,
+        "stages": list(pipeline.stages),
+        "workflow_rules": _workflow_rules(),
+        "includes": includes,
+        "default": default,
+        "variables": _variables(pipeline, tags),
+        "setup": _setup_lines(pipeline),
+        "cache": _cache(pipeline),
+        "jobs": jobs,
+    }

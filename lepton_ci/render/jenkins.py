@@ -1,0 +1,149 @@
+"""Render the Jenkinsfile from the pipeline model (pure: model in, Groovy text out).
+
+Two styles (``RenderOptions.style``):
+
+``standalone``
+    A declarative pipeline with every stage inline (``templates/jenkins/Jenkinsfile.standalone.j2``,
+    one partial per step kind in ``templates/jenkins/stages/``).
+``library``
+    ``@Library('<name>@v<version>') _`` and one ``leptonPipeline(...)`` call whose config map is
+    built from the model; the shared library in ``jenkins/`` produces the same stages and commands.
+
+Every value reaches Groovy through an escaping filter (single-quoted Groovy strings: nothing is
+interpolated); secrets are only ever credential ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lepton_ci.pipeline.model import Credential, Job, Pipeline
+from lepton_ci.render.escape import render_template
+from lepton_ci.render.outputs import RenderOptions
+
+STASH_PREFIX = "lepton-"
+PROMOTE = ("models", "promote")
+
+
+@dataclass(frozen=True)
+class StageView:
+    """What a stage template needs beyond the job itself: the stashes handed between agents."""
+
+    job: Job
+    stash: str | None
+    includes: str | None
+    unstash: tuple[str, ...]
+
+
+def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
+    """The Jenkinsfile body (the ``//`` header is added by ``GeneratedFile``)."""
+    if options.style == "library":
+        return render_template(
+            "jenkins/Jenkinsfile.library.j2",
+            pipeline=pipeline,
+            options=options,
+            config=library_config(pipeline),
+        )
+    if options.style != "standalone":
+        raise ValueError(f"unknown style {options.style!r}; allowed: library, standalone")
+    return render_template(
+        "jenkins/Jenkinsfile.standalone.j2",
+        pipeline=pipeline,
+        stages=stage_views(pipeline),
+        setup=pipeline.install.commands,
+        path_entry=pipeline.install.path_entry,
+        cron=cron_spec(pipeline),
+    )
+
+
+def stash_name(job: Job) -> str:
+    return STASH_PREFIX + job.name
+
+
+def artifact_includes(paths: tuple[str, ...]) -> str:
+    """Ant patterns for stash/archiveArtifacts: each path as a file and as a directory."""
+    return ", ".join(f"{p}, {p}/**" for p in paths)
+
+
+def stage_views(pipeline: Pipeline) -> list[StageView]:
+    by_name = {job.name: job for job in pipeline.jobs}
+    return [
+        StageView(
+            job=job,
+            stash=stash_name(job) if job.artifacts else None,
+            includes=artifact_includes(job.artifacts) if job.artifacts else None,
+            unstash=tuple(stash_name(by_name[n]) for n in job.needs if by_name[n].artifacts),
+        )
+        for job in pipeline.jobs
+    ]
+
+
+def cron_spec(pipeline: Pipeline) -> str:
+    """Jenkins cron with its time zone line (``TZ=...``), or '' without a schedule."""
+    if pipeline.schedule is None:
+        return ""
+    return f"TZ={pipeline.schedule.timezone}\n{pipeline.schedule.cron}"
+
+
+def library_config(pipeline: Pipeline) -> dict[str, Any]:
+    """The ``leptonPipeline`` config map: what the library needs to rebuild the model's jobs.
+
+    Keys and defaults are documented in ``jenkins/vars/leptonPipeline.txt``.
+    """
+    jobs = {job.name: job for job in pipeline.jobs}
+    deploys = [job for job in pipeline.jobs if job.step == "deploy"]
+    agents: dict[str, dict[str, str | None]] = {}
+    timeouts: dict[str, int] = {}
+    for job in pipeline.jobs:
+        key = job.step
+        if job.agent.label or job.agent.image:
+            agents.setdefault(key, {"label": job.agent.label, "image": job.agent.image})
+        if job.timeout_minutes:
+            timeouts.setdefault(key, job.timeout_minutes)
+    return {
+        "project": pipeline.project,
+        "model": pipeline.model,
+        "spec": pipeline.spec_path,
+        "defaultBranch": pipeline.default_branch,
+        "cron": pipeline.schedule.cron if pipeline.schedule else None,
+        "timezone": pipeline.schedule.timezone if pipeline.schedule else "UTC",
+        "timeoutMinutes": pipeline.timeout_minutes,
+        "keepBuilds": pipeline.keep_builds,
+        "install": pipeline.install.enabled,
+        "requirement": pipeline.install.requirement,
+        "indexUrl": pipeline.install.index_url,
+        "venv": pipeline.install.venv,
+        "agents": agents,
+        "stageTimeouts": timeouts,
+        "variables": dict(pipeline.variables),
+        "credentials": _present(
+            registry=_credential_id(jobs.get("image-push"), "username_password"),
+            pushgateway=_credential_id(jobs.get("metrics-push"), "username_password"),
+            kubeconfig=next((c for job in deploys if (c := _credential_id(job, "file"))), None),
+        ),
+        "promoteOnRegister": "register" in jobs and _promotes(jobs["register"]),
+        "environments": [
+            {
+                "name": job.environment.name if job.environment else job.name,
+                "target": job.environment.target if job.environment else "docker",
+                "approval": job.approval is not None,
+                "approvers": list(job.approval.approvers) if job.approval else [],
+                "promote": _promotes(job),
+            }
+            for job in deploys
+        ],
+    }
+
+
+def _promotes(job: Job) -> bool:
+    return any(cmd[1:3] == PROMOTE for cmd in job.commands)
+
+
+def _credential_id(job: Job | None, kind: str) -> str | None:
+    credentials: tuple[Credential, ...] = job.credentials if job else ()
+    return next((c.id for c in credentials if c.kind == kind), None)
+
+
+def _present(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,104 @@
+"""Free text from lepton.yaml reaches GitLab byte-exact and beyond the reach of `$` expansion.
+
+The project name, runner tags and the spec path below carry quotes, `$VAR`, `${VAR}`,
+backticks, `$(...)`, backslashes and newlines. After YAML parsing they must be exactly what the
+spec said; where GitLab expands variables (`variables:`, `tags:`) they must sit in a variable
+with `expand: false`; in scripts the shell must see them as one literal word.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.gitlab.conftest import HOSTILE, VARIANTS, GitlabCiLocal, Render, hostile_spec
+from tests.gitlab.extract import gitlab_commands, resolve
+
+SPEC_PATH = f"ml/{HOSTILE}/lepton.yaml"
+TAG = "gpu $CI_COMMIT_SHA ${X} 'q' \"d\" `t` \\b"
+# `$` references we write on purpose; everything else with a `$` must be a raw variable value
+OURS = re.compile(
+    r"\$(CI_[A-Z_]+|LEPTON_[A-Z_]+_DISABLED|LEPTON_DEPLOY_URL|LEPTON_RUNNER_TAG_\d+|PATH)\b"
+)
+
+
+def argv_of(line: str) -> list[str]:
+    """The argv bash hands to `lepton-ci` for one script line."""
+    shim = 'lepton-ci() { printf "%s\\0" "$@"; }\n'
+    proc = subprocess.run(["bash", "-c", shim + line], capture_output=True, check=True, timeout=30)
+    return proc.stdout.decode().split("\0")[:-1]
+
+
+def strings_outside_variables(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if path == () and key == "variables":
+                continue
+            if key in ("script", "before_script", "spec_args"):
+                continue  # shell text: GitLab never expands it; the shell test checks it
+            out += strings_outside_variables(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for item in node:
+            out += strings_outside_variables(item, path)
+    elif isinstance(node, str):
+        out.append((".".join(path), node))
+    return out
+
+
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_free_text_arrives_byte_exact(
+    render: Render, library_root: Path, style: str, include: str
+) -> None:
+    out = render(hostile_spec(), style, include, SPEC_PATH)
+    doc = yaml.safe_load(out.text)
+    assert doc["variables"]["LEPTON_PROJECT"] == {"value": HOSTILE, "expand": False}
+
+    config = resolve(out.text, library_root=library_root)
+    raw = {name: v["value"] for name, v in doc["variables"].items() if not v.get("expand", True)}
+    for job in out.pipeline.jobs:
+        tags = config[job.name].get("tags", config["default"].get("tags"))
+        # a tag with `$` is a reference to a raw variable holding it; others are literal
+        shown = [raw[t[1:]] if t.startswith("$LEPTON_RUNNER_TAG_") else t for t in tags]
+        assert shown == list(job.agent.tags)
+        assert all("$" not in t or t.startswith("$LEPTON_RUNNER_TAG_") for t in tags)
+
+
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_nothing_else_carries_a_dollar(render: Render, style: str, include: str) -> None:
+    doc = yaml.safe_load(render(hostile_spec(), style, include, SPEC_PATH).text)
+    for where, text in strings_outside_variables(doc):
+        assert "`" not in text and "\n" not in text, where
+        assert OURS.sub("", text).count("$") == 0, (where, text)
+    for name, value in doc["variables"].items():
+        assert value["expand"] is False, name
+
+
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_the_shell_sees_the_spec_path_as_one_word(
+    render: Render, library_root: Path, style: str, include: str
+) -> None:
+    out = render(hostile_spec(), style, include, SPEC_PATH)
+    lines = gitlab_commands(out.text, library_root=library_root)
+    assert lines, "no commands found"
+    commands = out.pipeline.command_sequence()
+    assert len(lines) == len(commands)
+    for (job, line), (model_job, command) in zip(lines, commands, strict=True):
+        assert job == model_job
+        if command[0] == "lepton-ci":
+            assert argv_of(line) == list(command[1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_gitlab_ci_local_accepts_the_hostile_file(
+    render: Render, gitlab_ci_local: GitlabCiLocal, style: str, include: str
+) -> None:
+    out = render(hostile_spec(), style, include, SPEC_PATH)
+    gitlab_ci_local.write(out.text)
+    assert list(gitlab_ci_local.jobs()) == list(out.pipeline.stages)

@@ -1,0 +1,150 @@
+"""What the generated .gitlab-ci.yml says, read back with a YAML parser (both styles)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lepton_ci.pipeline.model import shell_line
+from lepton_ci.render.gitlab import RETRY_WHEN, render_gitlab_ci
+from lepton_ci.render.outputs import RenderOptions
+from tests.gitlab.conftest import SPECS, VARIANTS, Render
+from tests.gitlab.extract import gitlab_commands, resolve
+
+
+@pytest.mark.parametrize("case", sorted(SPECS))
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_commands_equal_the_pipeline_model(
+    render: Render, library_root: Path, case: str, style: str, include: str
+) -> None:
+    for spec_path in ("lepton.yaml", "models/digits cnn/lepton.yaml"):
+        out = render(SPECS[case], style, include, spec_path)
+        expected = [(job, shell_line(cmd)) for job, cmd in out.pipeline.command_sequence()]
+        assert gitlab_commands(out.text, library_root=library_root) == expected
+
+
+def test_standalone_pipeline_shape(render: Render) -> None:
+    out = render(SPECS["full"], "standalone")
+    doc = yaml.safe_load(out.text)
+    assert doc["stages"] == list(out.pipeline.stages)
+    assert doc["default"]["retry"] == {"max": 2, "when": list(RETRY_WHEN)}
+    assert doc["default"]["interruptible"] is True
+    assert doc["default"]["tags"] == ["linux", "docker"]
+    assert doc["variables"]["LEPTON_PROJECT"] == {"value": "Digits CNN", "expand": False}
+    base = doc[".lepton-base"]
+    assert base["cache"]["key"] == out.pipeline.install.cache_key
+    assert base["before_script"][0] == "python3 -m venv .lepton/venv"
+
+    train = doc["train"]
+    assert train["needs"] == []
+    assert train["tags"] == ["gpu"] and train["image"].startswith("pytorch/pytorch:")
+    evaluate = doc["evaluate"]
+    assert evaluate["needs"] == [{"job": "train", "artifacts": True}]
+    assert evaluate["artifacts"]["reports"]["junit"] == ".lepton/run/evaluate/junit.xml"
+    assert evaluate["artifacts"]["when"] == "always"
+    assert doc["image-push"]["artifacts"]["reports"]["dotenv"] == ".lepton/run/image/image.env"
+    assert doc["register"]["artifacts"]["reports"]["dotenv"] == ".lepton/run/register/model.env"
+
+
+def test_deploys_carry_environment_resource_group_and_approval(render: Render) -> None:
+    doc = yaml.safe_load(render(SPECS["full"], "standalone").text)
+    staging, production = doc["deploy-staging"], doc["deploy-production"]
+    assert staging["environment"] == {
+        "name": "staging",
+        "deployment_tier": "staging",
+        "url": "$LEPTON_DEPLOY_URL",  # from the deploy step's dotenv report
+    }
+    assert production["environment"]["url"] == "https://digits.example.com"
+    assert staging["resource_group"] != production["resource_group"]
+    assert staging["interruptible"] is False
+    # production waits for a person: manual in every rule that lets it run, and blocking
+    assert production["allow_failure"] is False
+    assert [r.get("when") for r in production["rules"]] == ["never", "manual", "manual"]
+    assert all(r.get("when") is None for r in staging["rules"][1:])
+    assert {"job": "deploy-staging", "artifacts": True} in production["needs"]
+
+
+def test_rules_follow_the_model(render: Render) -> None:
+    doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
+    train, register, deploy = doc["train"]["rules"], doc["register"]["rules"], doc["deploy-dev"]
+    # kill switch first: the step's own, then those of the steps it needs
+    assert train[0] == {"if": "$LEPTON_TRAIN_DISABLED", "when": "never"}
+    assert register[0]["if"].startswith("$LEPTON_REGISTER_DISABLED || $LEPTON_TRAIN_DISABLED")
+    assert "$LEPTON_IMAGE_PUSH_DISABLED" in deploy["rules"][0]["if"]
+    ifs = [r["if"] for r in train]
+    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in ifs and "$CI_COMMIT_BRANCH" in ifs
+    # register & later: schedule and the default branch only, never merge requests
+    assert [r["if"] for r in register[1:]] == [
+        '$CI_PIPELINE_SOURCE == "schedule"',
+        '$CI_COMMIT_BRANCH == "trunk"',
+    ]
+    assert {r.get("when") for r in doc["metrics-push"]["rules"][1:]} == {"always"}
+    assert doc["default"]["retry"]["max"] == 0
+
+
+def test_agent_image_means_no_setup_and_no_cache(render: Render) -> None:
+    doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
+    assert doc["default"]["image"] == "registry.example.com/ml/lepton-ci:0.1.0"
+    assert "before_script" not in doc[".lepton-base"] and "cache" not in doc[".lepton-base"]
+
+
+def test_workflow_avoids_duplicate_branch_and_merge_request_pipelines(render: Render) -> None:
+    for style, include in VARIANTS:
+        doc = yaml.safe_load(render(SPECS["minimal"], style, include).text)
+        rules = doc["workflow"]["rules"]
+        assert rules[1] == {
+            "if": '$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS && $CI_PIPELINE_SOURCE == "push"',
+            "when": "never",
+        }
+
+
+def test_library_component_include_is_pinned_with_inputs(render: Render) -> None:
+    out = render(SPECS["full"], "library", "component", "ml/lepton.yaml")
+    doc = yaml.safe_load(out.text)
+    components = [inc["component"] for inc in doc["include"]]
+    assert components[0] == "$CI_SERVER_FQDN/lepton-ci/lepton-ci/train@0.1.0"
+    assert components.count("$CI_SERVER_FQDN/lepton-ci/lepton-ci/deploy@0.1.0") == 2
+    deploys = [inc["inputs"] for inc in doc["include"] if "/deploy@" in inc["component"]]
+    assert [d["job_name"] for d in deploys] == ["deploy-staging", "deploy-production"]
+    assert [d["when"] for d in deploys] == ["on_success", "manual"]
+    assert deploys[1]["url"] == "https://digits.example.com"
+    assert all(inc["inputs"]["spec_args"] == " --spec ml/lepton.yaml" for inc in doc["include"])
+    assert all(inc["inputs"]["retry"] == 2 for inc in doc["include"])
+    # the library file itself runs nothing but the setup and the champion's promotion
+    assert doc["default"]["before_script"][1].endswith("'lepton-ci[train]==0.1.0'")
+    assert doc["deploy-production"]["script"][-1].startswith("lepton-ci models promote")
+    assert "script" not in doc.get("deploy-staging", {})
+
+
+def test_library_template_include_extends_hidden_jobs(render: Render, library_root) -> None:
+    out = render(SPECS["full"], "library", "template")
+    doc = yaml.safe_load(out.text)
+    assert doc["include"] == [
+        {
+            "project": "lepton-ci/lepton-ci",
+            "ref": "v0.1.0",
+            "file": "/include/lepton.gitlab-ci.yml",
+            "inputs": {"retry": 2},
+        }
+    ]
+    assert {job: doc[job]["extends"] for job in out.pipeline.stages} == {
+        job.name: job.hidden_name for job in out.pipeline.jobs
+    }
+    merged = resolve(out.text, library_root=library_root)
+    assert merged["deploy-production"]["rules"][-1]["when"] == "manual"
+    assert merged["deploy-production"]["script"][0] == "lepton-ci deploy --env production"
+    assert merged["deploy-production"]["environment"]["deployment_tier"] == "production"
+    assert merged["register"]["resource_group"] == out.pipeline.job("register").resource_group
+
+
+def test_unknown_style_is_a_clear_error(render: Render) -> None:
+    from lepton_ci.errors import LeptonError
+    from lepton_ci.pipeline import build_pipeline
+    from lepton_ci.spec.loader import parse_spec
+
+    spec = parse_spec(SPECS["minimal"])
+    options = RenderOptions("fancy", "0.1.0", "lepton-ci", "component", "a/b")
+    with pytest.raises(LeptonError, match="unknown style 'fancy'"):
+        render_gitlab_ci(build_pipeline(spec), options)

@@ -1,0 +1,41 @@
+/** State shared by the Jenkinsfile and every library var it loads during one evaluation. */
+class StubContext {
+    static StubContext current
+    /** Compiled library vars, shared by every run of one JVM (sources do not change meanwhile). */
+    static Map<String, Class> classes = [:]
+
+    StubEnv env = new StubEnv()
+    List<Map> events = []
+    File libDir
+    GroovyShell shell
+    String trigger = 'push'
+    String stage
+    List<String> credentials = []
+    Map<String, Script> vars = [:]
+
+    void record(Map event) {
+        Map clean = [:]
+        event.each { k, v -> clean[k.toString()] = plain(v) }
+        clean.stage = stage
+        clean.job = env.map().get('LEPTON_JOB')
+        events << clean
+    }
+
+    static Object plain(Object v) {
+        if (v == null || v instanceof Boolean || v instanceof Number) {
+            return v
+        }
+        if (v instanceof Map) {
+            Map out = [:]
+            v.each { k, x -> out[k.toString()] = plain(x) }
+            return out
+        }
+        if (v instanceof Collection || v instanceof Object[]) {
+            return v.collect { plain(it) }
+        }
+        if (v instanceof DeclNode) {
+            return [(v.name): plain(v.args)]
+        }
+        return v.toString()
+    }
+}

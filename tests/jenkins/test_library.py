@@ -1,0 +1,120 @@
+"""The shared library's vars and classes, run with real Groovy: config checks, quoting, layout."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from lepton_ci.layout import LAYOUT, RUN_DIR, VENV_DIR
+from lepton_ci.render.escape import groovy_list
+from lepton_ci.spec.loader import SPEC_FILENAME
+from tests.jenkins.extract import LIBRARY_DIR, JenkinsEvalError, evaluate_jenkinsfile
+
+VARS = ("leptonTrain", "leptonEvaluate", "leptonRegister", "leptonImageBuild", "leptonImagePush",
+        "leptonDeploy", "leptonMetricsPush", "leptonPipeline")  # fmt: skip
+
+
+def run_library(script: str) -> list[str]:
+    """Run a Jenkinsfile fragment with the library loaded; what it echoed."""
+    evaluation = evaluate_jenkinsfile(script, library_dir=LIBRARY_DIR)
+    return [e["message"] for e in evaluation.of_kind("echo")]
+
+
+@pytest.fixture(scope="module")
+def rejections(groovy_runtime: None) -> dict[str, str]:
+    """Each var called with a misspelt key (one JVM for all): var -> error message."""
+    calls = "\n".join(
+        f"try {{ {var}(bogus: 1) }} catch (StubError e) {{ echo('{var}|' + e.message) }}"
+        for var in VARS
+    )
+    return dict(line.split("|", 1) for line in run_library(calls))
+
+
+def test_a_typo_in_a_deploy_key_names_the_key_and_the_allowed_ones(groovy_runtime: None) -> None:
+    with pytest.raises(JenkinsEvalError) as failure:
+        evaluate_jenkinsfile("leptonDeploy(enviroment: 'production')", library_dir=LIBRARY_DIR)
+    assert str(failure.value) == (
+        "leptonDeploy: unknown config key 'enviroment'; allowed: env, target, promote, "
+        "registryCredentials, kubeconfigCredentials, spec, install, requirement, indexUrl, venv"
+    )
+    assert not [e for e in failure.value.events if e["kind"] == "sh"]
+
+
+@pytest.mark.parametrize("var", VARS)
+def test_every_var_rejects_unknown_keys_and_documents_the_allowed_ones(
+    rejections: dict[str, str], var: str
+) -> None:
+    message = rejections[var]
+    prefix = f"{var}: unknown config key 'bogus'; allowed: "
+    assert message.startswith(prefix)
+    help_page = (LIBRARY_DIR / "vars" / f"{var}.txt").read_text(encoding="utf-8")
+    for key in message[len(prefix) :].split(", "):
+        assert f"<code>{key}</code>" in help_page, f"{var}.txt does not document `{key}`"
+
+
+MISTAKES = {
+    "leptonDeploy(install: false)": "leptonDeploy: config key 'env' is required",
+    "leptonTrain()": "leptonTrain: config key 'requirement' is required when install is true",
+    "leptonPipeline(install: false, agents: [trian: [label: 'gpu']])":
+        "leptonPipeline: unknown stage 'trian' in agents; allowed: default, train, evaluate",
+    "leptonPipeline(install: false, agents: [train: [lable: 'gpu']])":
+        "leptonPipeline.agents.train: unknown config key 'lable'; allowed: label, image",
+    "leptonPipeline(install: false, environments: [[name: 'prod', aproval: true]])":
+        "leptonPipeline.environments: unknown config key 'aproval'; allowed: name, target",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mistakes(groovy_runtime: None) -> dict[str, str]:
+    """Each call of MISTAKES (one JVM for all): call -> error message, or 'no error'."""
+    calls = "\n".join(
+        f"try {{ {call}; echo('no error') }} catch (StubError e) {{ echo(e.message) }}"
+        for call in MISTAKES
+    )
+    return dict(zip(MISTAKES, run_library(calls), strict=True))
+
+
+@pytest.mark.parametrize("call", MISTAKES)
+def test_config_mistakes_fail_before_anything_runs(mistakes: dict[str, str], call: str) -> None:
+    assert mistakes[call].startswith(MISTAKES[call])
+
+
+def test_a_var_used_on_its_own_runs_the_step_with_its_credential(groovy_runtime: None) -> None:
+    evaluation = evaluate_jenkinsfile(
+        "leptonDeploy(env: 'prod', target: 'kubernetes', kubeconfigCredentials: 'kc', "
+        "install: false, spec: 'models/my spec.yaml')",
+        library_dir=LIBRARY_DIR,
+    )
+    [deploy] = evaluation.of_kind("sh")
+    assert deploy["script"] == "lepton-ci deploy --env prod --spec 'models/my spec.yaml'"
+    assert deploy["credentials"] == ["kc"]
+    [binding] = evaluation.of_kind("withCredentials")[0]["bindings"]
+    assert binding == {"kind": "file", "credentialsId": "kc", "variable": "KUBECONFIG"}
+
+
+WORDS = ["plain", "", "it's", 'say "hi"', "$HOME", "${env.X}", "`id`", "a\\b", "two\nlines",
+         "tab\there", "--spec=x.yaml", "ümlaut", "a,b:c@d%e+f=g/h.i-j_k"]  # fmt: skip
+
+
+def test_shell_quoting_matches_python_shlex(groovy_runtime: None) -> None:
+    echoed = run_library(
+        f"for (String w in {groovy_list(WORDS)}) {{ echo(io.leptonci.Shell.quote(w)) }}\n"
+        f"echo(io.leptonci.Shell.join({groovy_list(WORDS)}))"
+    )
+    assert echoed == [shlex.quote(w) for w in WORDS] + [shlex.join(WORDS)]
+
+
+def test_library_defaults_and_layout_match_the_python_contract(groovy_runtime: None) -> None:
+    echoed = run_library(
+        "echo(io.leptonci.LeptonConfig.COMMON.spec)\n"
+        "echo(io.leptonci.LeptonConfig.COMMON.venv)\n"
+        "Map layout = io.leptonci.LeptonLayout.load(this)\n"
+        "for (k in ['root', 'venv', 'train', 'evaluate', 'junit', 'register', 'imageBuildEnv',"
+        " 'imageEnv', 'deploy']) { echo(layout[k]) }"
+    )
+    assert echoed == [
+        SPEC_FILENAME, VENV_DIR, RUN_DIR, VENV_DIR, str(LAYOUT.train_dir), str(LAYOUT.evaluate_dir),
+        str(LAYOUT.junit), str(LAYOUT.register_dir), str(LAYOUT.image_build_env),
+        str(LAYOUT.image_env), str(LAYOUT.deploy_dir),
+    ]  # fmt: skip
