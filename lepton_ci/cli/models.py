@@ -1,0 +1,206 @@
+"""``lepton-ci models``: the model registry from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lepton_ci.cli.options import run_dir_option, spec_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def registry_options(func: F) -> F:
+    """``--spec``, ``--registry`` and ``--model``: which registry and which model."""
+    func = click.option(
+        "--model",
+        default=None,
+        help="Model name in the registry. Default: the spec's project.model.",
+    )(func)
+    func = click.option(
+        "--registry",
+        "registry_location",
+        default=None,
+        envvar="LEPTON_REGISTRY",
+        help="Registry location: SQLite file (backend sqlite) or tracking URI (backend mlflow).",
+    )(func)
+    return spec_option(func)
+
+
+def format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def _open(spec_path: str, location: str | None, model: str | None) -> tuple[Any, str]:
+    from lepton_ci.registry import open_registry
+    from lepton_ci.spec.loader import load_spec
+
+    spec = load_spec(spec_path)
+    return open_registry(spec, Path("."), location), model or spec.model_name
+
+
+def _emit(fmt: str, data: Any, text: Callable[[], str]) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True) if fmt == "json" else text())
+
+
+@click.group("models")
+def models() -> None:
+    """Model registry: versions, aliases (champion), images and deployments."""
+
+
+@models.command("list")
+@registry_options
+@format_option
+def list_(spec_path: str, registry_location: str | None, model: str | None, fmt: str) -> None:
+    """List the registered versions of the model."""
+    from lepton_ci.registry.report import versions_table
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        versions = registry.list(name)
+    _emit(fmt, [v.to_dict() for v in versions], lambda: versions_table(name, versions))
+
+
+@models.command("show")
+@click.argument("version")
+@registry_options
+@format_option
+def show(
+    version: str, spec_path: str, registry_location: str | None, model: str | None, fmt: str
+) -> None:
+    """Show one version: a number, an alias (champion) or 'latest'."""
+    from lepton_ci.registry.report import version_details
+    from lepton_ci.registry.steps import resolve
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        found = resolve(registry, name, version)
+    _emit(fmt, found.to_dict(), lambda: version_details(found))
+
+
+@models.command("register")
+@registry_options
+@run_dir_option
+@format_option
+def register(
+    spec_path: str, registry_location: str | None, model: str | None, run_dir: str, fmt: str
+) -> None:
+    """Register the trained model of the run directory, if its evaluation passed its gates."""
+    from lepton_ci.console import info
+    from lepton_ci.registry.steps import register_run
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        done = register_run(registry, run_dir, model=name)
+    mv = done.version
+    info(f"registered {name} version {mv.version} in {registry.location}", step="register")
+    _emit(fmt, mv.to_dict(), lambda: f"{name} {mv.version}")
+
+
+@models.command("promote")
+@click.argument("version", required=False)
+@click.option("--to", "alias", default="champion", show_default=True, help="Alias to set.")
+@click.option("--force", is_flag=True, help="Promote to champion despite failed gates.")
+@click.option("--reason", default=None, help="Why (required with --force; logged).")
+@registry_options
+@run_dir_option
+@format_option
+def promote(
+    version: str | None,
+    alias: str,
+    force: bool,
+    reason: str | None,
+    spec_path: str,
+    registry_location: str | None,
+    model: str | None,
+    run_dir: str,
+    fmt: str,
+) -> None:
+    """Point ALIAS at VERSION (default: the version in register/model.env)."""
+    from lepton_ci.console import info
+    from lepton_ci.registry import steps
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        if version is None:
+            name, number = steps.read_model_env(run_dir)
+        else:
+            number = steps.resolve(registry, name, version).version
+        mv = steps.promote(
+            registry, model=name, version=number, alias=alias, force=force, reason=reason
+        )
+    note = " (forced)" if force else ""
+    info(f"{alias} -> {name} version {mv.version}{note}", step="promote")
+    _emit(fmt, mv.to_dict(), lambda: f"{name} {mv.version} {alias}")
+
+
+@models.command("history")
+@registry_options
+@format_option
+def history(spec_path: str, registry_location: str | None, model: str | None, fmt: str) -> None:
+    """Everything that happened to the model: registrations, aliases, images, deployments."""
+    from lepton_ci.registry.report import history_table
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        events = registry.history(name)
+    _emit(fmt, [e.to_dict() for e in events], lambda: history_table(events))
+
+
+@models.command("deployments")
+@click.option("--env", "environment", default=None, help="Only this environment.")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="ISO time (UTC unless it has an offset): show the version serving --env then.",
+)
+@registry_options
+@format_option
+def deployments(
+    environment: str | None,
+    at: str | None,
+    spec_path: str,
+    registry_location: str | None,
+    model: str | None,
+    fmt: str,
+) -> None:
+    """Deployments, newest first; with --env and --at: which version served at that time."""
+    from lepton_ci.registry.base import parse_time
+    from lepton_ci.registry.report import deployments_table, version_details
+
+    if at is not None:
+        if environment is None:
+            raise click.UsageError("--at needs --env")
+        try:
+            moment = parse_time(at)
+        except ValueError:
+            raise click.BadParameter(f"{at!r} is not an ISO time", param_hint="--at") from None
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        if at is not None:
+            assert environment is not None
+            found = registry.serving_at(name, environment, moment)
+            _emit(
+                fmt,
+                None if found is None else found.to_dict(),
+                lambda: (
+                    f"nothing served {environment} at {at}"
+                    if found is None
+                    else version_details(found)
+                ),
+            )
+            return
+        rows = registry.deployments(name, environment)
+    _emit(fmt, [d.to_dict() for d in rows], lambda: deployments_table(rows))

@@ -1,0 +1,204 @@
+"""The pipeline steps on the registry: ``models register`` and ``models promote``.
+
+``register`` turns a run directory (train manifest + evaluation result) into a registry version,
+but only when the evaluation exists and passed its gates; it then hands the version to later
+jobs in ``register/model.env``. ``promote`` moves an alias, champion only through passed gates
+or a forced, logged override.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lepton_ci.errors import GateFailed, LeptonError, StepError
+from lepton_ci.layout import RunLayout
+from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
+
+SMALL_FILES = ("samples.npz",)  # evaluation files kept with the version (paired bootstrap)
+CI_URL_VARIABLES = ("CI_PIPELINE_URL", "BUILD_URL")
+
+
+def layout_for(run_dir: str | Path) -> RunLayout:
+    return RunLayout(PurePosixPath(Path(run_dir).as_posix()))
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise LeptonError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LeptonError(f"{what} {path} is not a JSON object")
+    return data
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: ModelVersion
+    model_env: Path
+
+
+def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Registered:
+    """Register the run's trained model if its evaluation passed; write ``register/model.env``.
+
+    Refuses (:class:`GateFailed`, exit 4) when the evaluation is missing or failed a gate; no
+    registry entry is written then.
+    """
+    layout = layout_for(run_dir)
+    manifest_path = Path(layout.manifest)
+    metrics_path = Path(layout.metrics_json)
+    try:
+        manifest_bytes = manifest_path.read_bytes()
+    except FileNotFoundError:
+        raise StepError(
+            f"no trained model to register: {manifest_path} is missing",
+            hint="run `lepton-ci train` first (in CI: the train job's artifacts are missing)",
+        ) from None
+    _verify_artifacts(Path(layout.train_dir))
+    manifest = read_json(manifest_path, "train manifest")
+    try:
+        evaluation = read_json(metrics_path, "evaluation result")
+    except FileNotFoundError:
+        raise GateFailed(
+            f"refusing to register {model}: no evaluation result at {metrics_path}",
+            hint="run `lepton-ci evaluate` first; only evaluated models that pass their gates "
+            "are registered",
+        ) from None
+    for source, data in (("train manifest", manifest), ("evaluation result", evaluation)):
+        if data.get("model") not in (None, model):
+            raise LeptonError(
+                f"the {source} is for model {data.get('model')!r}, not {model!r}",
+                hint="the run directory belongs to another model; check --run-dir and --spec",
+            )
+    gates = list(evaluation.get("gates") or [])
+    failed = [g for g in gates if not g.get("passed") and not g.get("skipped")]
+    if not evaluation.get("passed", not failed) or failed:
+        names = ", ".join(str(g.get("name") or g.get("metric")) for g in failed) or "overall"
+        raise GateFailed(
+            f"refusing to register {model}: the evaluation did not pass its quality gates "
+            f"({names})",
+            hint=f"see {layout.junit} for values and thresholds; nothing was registered",
+        )
+    files = {}
+    for key in SMALL_FILES:
+        path = Path(layout.evaluate_dir) / key
+        if path.is_file():
+            files[key] = path.read_bytes()
+    files["metrics.json"] = metrics_path.read_bytes()
+    git = manifest.get("git") or {}
+    version = registry.register(
+        model,
+        manifest=manifest,
+        metrics=dict(evaluation.get("metrics") or {}),
+        gates=gates,
+        git_sha=git.get("commit"),
+        data_hash=manifest.get("data_hash"),
+        params=dict(manifest.get("params") or {}),
+        files=files,
+        manifest_digest="sha256:" + hashlib.sha256(manifest_bytes).hexdigest(),
+    )
+    env_path = Path(layout.model_env)
+    write_dotenv(
+        env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}
+    )
+    return Registered(version, env_path)
+
+
+def promote(
+    registry: Registry,
+    *,
+    model: str,
+    version: int,
+    alias: str = CHAMPION,
+    force: bool = False,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> ModelVersion:
+    """Point ``alias`` at the version; see :meth:`Registry.set_alias` for the champion rule."""
+    if force and not (reason or "").strip():
+        raise LeptonError(
+            "--force needs --reason TEXT", hint="the reason is logged in `lepton-ci models history`"
+        )
+    if reason is None:
+        ci_url = next((os.environ[v] for v in CI_URL_VARIABLES if os.environ.get(v)), None)
+        reason = "promoted by `lepton-ci models promote`" + (f" in {ci_url}" if ci_url else "")
+    registry.set_alias(model, version, alias, reason=reason, actor=actor, forced=force)
+    return registry.get(model, version)
+
+
+def resolve(registry: Registry, model: str, ref: str) -> ModelVersion:
+    """A version by number (``3``, ``v3``), alias (``champion``, ``@champion``) or ``latest``."""
+    text = ref.strip()
+    number = text[1:] if text[:1] in "vV" and text[1:].isdigit() else text
+    if number.isdigit():
+        return registry.get(model, int(number))
+    if text == "latest":
+        found = registry.latest(model)
+    else:
+        found = registry.by_alias(model, text.lstrip("@"))
+    if found is None:
+        raise UnknownVersion(model, ref)
+    return found
+
+
+def read_model_env(run_dir: str | Path) -> tuple[str, int]:
+    """(name, version) the register job handed on in ``register/model.env``."""
+    path = Path(layout_for(run_dir).model_env)
+    try:
+        values = read_dotenv(path)
+    except FileNotFoundError:
+        raise StepError(
+            f"no registered version to act on: {path} is missing",
+            hint="give a VERSION, or run `lepton-ci models register` first",
+        ) from None
+    try:
+        return values["LEPTON_MODEL_NAME"], int(values["LEPTON_MODEL_VERSION"])
+    except (KeyError, ValueError):
+        raise LeptonError(
+            f"{path} lacks LEPTON_MODEL_NAME / LEPTON_MODEL_VERSION",
+            hint="it is written by `lepton-ci models register`; do not edit it",
+        ) from None
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def write_dotenv(path: Path, values: dict[str, str]) -> None:
+    """Write atomically: a reader sees the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{k}={v}\n" for k, v in values.items())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _verify_artifacts(model_dir: Path) -> None:
+    """Refuse tampered or incomplete artifacts (when the train runtime is installed)."""
+    try:
+        from lepton_ci.runtime.manifest import verify_artifacts
+    except ImportError:
+        return
+    verify_artifacts(model_dir)

@@ -1,0 +1,59 @@
+"""Parallel pipelines registering into one SQLite file lose nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from lepton_ci.registry.sqlite import SqliteRegistry
+
+PROCESSES = 8
+REGISTRATIONS = 25
+
+
+def _register_many(path: str, worker: int, start: multiprocessing.synchronize.Event) -> list[int]:
+    start.wait()
+    versions = []
+    with SqliteRegistry(Path(path)) as reg:
+        for i in range(REGISTRATIONS):
+            mv = reg.register(
+                "digits-cnn",
+                manifest={"model": "digits-cnn", "worker": worker, "i": i},
+                metrics={"accuracy": 0.9},
+                gates=[],
+                git_sha=f"{worker:02d}{i:02d}",
+                data_hash=None,
+                params={},
+                files={"samples.npz": f"{worker}-{i}".encode()},
+            )
+            versions.append(mv.version)
+    return versions
+
+
+@pytest.mark.slow
+def test_eight_processes_registering_25_times_get_200_distinct_versions(tmp_path: Path) -> None:
+    path = str(tmp_path / "registry.db")
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters, like separate CI jobs
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(PROCESSES) as pool:
+            pending = [pool.apply_async(_register_many, (path, w, start)) for w in range(PROCESSES)]
+            start.set()
+            results = [p.get(timeout=240) for p in pending]
+
+    returned = [v for worker in results for v in worker]
+    assert sorted(returned) == list(range(1, PROCESSES * REGISTRATIONS + 1))
+    for worker in results:  # each process sees its own versions increase
+        assert worker == sorted(worker)
+
+    with SqliteRegistry(Path(path)) as reg:
+        stored = reg.list("digits-cnn")
+        assert [v.version for v in stored] == list(range(1, 201))
+        assert len({v.git_sha for v in stored}) == 200
+        # every version's file belongs to the registration that produced it
+        for v in stored[::17]:
+            worker, i = int(v.git_sha[:2]), int(v.git_sha[2:])
+            assert reg.read_file("digits-cnn", v.version, "samples.npz") == f"{worker}-{i}".encode()
+        assert sum(e.kind == "registered" for e in reg.history("digits-cnn")) == 200
