@@ -1,0 +1,139 @@
+"""What every server adapter shares: credentials from the environment, redaction, retries.
+
+Secrets are read from the environment only, never accepted on the command line, and every
+text that may reach a user (messages, hints, the server's words) goes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from lepton_ci.errors import ExitCode, LeptonError, ServerError
+
+T = TypeVar("T")
+
+SECRET_VARIABLES = ("JENKINS_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN", "JENKINS_PASSWORD")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
+_TOKEN_PARAM = re.compile(
+    r"(?P<key>(?:private_token|job_token|token|access_token|password)=)[^&\s\"']+", re.IGNORECASE
+)
+_TOKEN_HEADER = re.compile(
+    r"(?P<key>(?:PRIVATE-TOKEN|JOB-TOKEN|Authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+",
+    re.IGNORECASE,
+)
+_MAX_WORDS = 600
+
+
+def secret_values() -> list[str]:
+    """The secret values currently in the environment (longest first, for redaction)."""
+    values = {os.environ.get(name, "") for name in SECRET_VARIABLES}
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret, URL password and token parameter replaced by ``***``."""
+    for secret in secret_values():
+        text = text.replace(secret, "***")
+    text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    text = _TOKEN_PARAM.sub(r"\g<key>***", text)
+    return _TOKEN_HEADER.sub(r"\g<key>***", text)
+
+
+def server_words(body: str | bytes | None) -> str:
+    """A short, redacted, one-paragraph version of what a server answered (HTML or text)."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    if "<" in text and ">" in text:
+        text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", text)
+        text = re.sub(r"(?s)<[^>]+>", " ", text)
+        text = html.unescape(text)
+    text = " ".join(text.split())
+    if len(text) > _MAX_WORDS:
+        text = text[: _MAX_WORDS - 1] + "…"
+    return redact(text)
+
+
+def require_env(name: str, purpose: str, *, alternatives: tuple[str, ...] = ()) -> str:
+    """The value of ``name`` (or the first set alternative); a clear error when none is set."""
+    for candidate in (name, *alternatives):
+        value = os.environ.get(candidate)
+        if value:
+            return value
+    names = " or ".join((name, *alternatives))
+    raise ConfigurationMissing(
+        f"{names} is not set: {purpose}",
+        hint=f"export {name}=... (credentials are read from the environment only)",
+    )
+
+
+class ConfigurationMissing(LeptonError):
+    """A server URL or credential is missing from the environment."""
+
+    exit_code = ExitCode.USAGE
+
+
+class AuthError(ServerError):
+    """The server rejected the credentials (401) or the permission (403)."""
+
+
+class NotFound(ServerError):
+    """The job, project, build or merge request does not exist (or is invisible to the token)."""
+
+
+class LintFailed(LeptonError):
+    """The server's linter rejected the file."""
+
+    exit_code = ExitCode.SPEC
+
+
+class Transient(Exception):
+    """Internal: a failure worth retrying (timeout, connection error, 5xx, 429)."""
+
+    def __init__(self, final: ServerError) -> None:
+        super().__init__(final.message)
+        self.final = final
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: ``attempts`` tries, waiting ``base``, 2 x base, … ≤ ``cap``."""
+
+    attempts: int = 4
+    base_seconds: float = 1.0
+    cap_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """From ``LEPTON_HTTP_RETRIES``, ``LEPTON_HTTP_BACKOFF``, ``LEPTON_HTTP_TIMEOUT``."""
+        return cls(
+            attempts=max(1, int(os.environ.get("LEPTON_HTTP_RETRIES", "4"))),
+            base_seconds=float(os.environ.get("LEPTON_HTTP_BACKOFF", "1.0")),
+            timeout_seconds=float(os.environ.get("LEPTON_HTTP_TIMEOUT", "30")),
+        )
+
+    def delays(self) -> list[float]:
+        return [min(self.cap_seconds, self.base_seconds * 2**i) for i in range(self.attempts - 1)]
+
+    def call(self, func: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run ``func``; on :class:`Transient` wait and retry, then raise its final error."""
+        delays = self.delays()
+        for attempt in range(self.attempts):
+            try:
+                return func()
+            except Transient as exc:
+                if attempt == len(delays):
+                    final = exc.final
+                    raise type(final)(
+                        f"{final.message} (gave up after {self.attempts} attempts)",
+                        hint=final.hint,
+                    ) from None
+                sleep(delays[attempt])
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Stateful HTTP servers that answer as the Jenkins and GitLab REST APIs document."""
