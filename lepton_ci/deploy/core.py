@@ -1,0 +1,364 @@
+"""``deploy`` and ``rollback``: one function each, whatever the target.
+
+Both resolve *what* to run (a :class:`Release`), hand it to the environment's target, record
+the outcome in the registry (contract 3: ``record_deployment``) and write ``deploy/<env>.json``
+and ``deploy/<env>.env`` (``LEPTON_DEPLOY_URL``) to the run directory for later jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lepton_ci.console import info
+from lepton_ci.deploy.release import DeployFailed, Outcome, Release, pinned, read_dotenv
+from lepton_ci.deploy.smoke import EXAMPLE_FILE, find_smoke_input
+from lepton_ci.errors import ExitCode, LeptonError, StepError
+from lepton_ci.layout import RunLayout
+from lepton_ci.runtime.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from lepton_ci.registry import Registry
+    from lepton_ci.spec.model import EnvironmentSpec, Spec
+
+LOCK_TIMEOUT_SECONDS = 900
+HOST_VARIABLE = "LEPTON_DEPLOY_HOST"  # address the front listens on (default: loopback)
+
+
+class UnknownEnvironment(LeptonError):
+    exit_code = ExitCode.USAGE
+
+
+class DeployRolledBack(StepError):
+    """The new version failed its checks; the old one kept serving (exit 1)."""
+
+
+def environment(spec: Spec, name: str) -> EnvironmentSpec:
+    for env in spec.deploy.environments:
+        if env.name == name:
+            return env
+    known = ", ".join(e.name for e in spec.deploy.environments) or "none"
+    raise UnknownEnvironment(
+        f"environment {name!r} is not defined in the spec (defined: {known})",
+        hint="add it under deploy.environments in lepton.yaml",
+    )
+
+
+def front_address(spec: Spec, env: EnvironmentSpec) -> tuple[str, int, str]:
+    host = os.environ.get(HOST_VARIABLE, "127.0.0.1")
+    port = env.port or spec.image.port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return host, port, env.url or f"http://{shown}:{port}"
+
+
+def _layout(run_dir: Path) -> RunLayout:
+    from pathlib import PurePosixPath
+
+    return RunLayout(PurePosixPath(run_dir.as_posix()))
+
+
+def _release_from_run_dir(spec: Spec, env: EnvironmentSpec, run_dir: Path) -> Release:
+    layout = _layout(run_dir)
+    model_env = Path(layout.model_env)
+    if not model_env.is_file():
+        raise StepError(
+            f"{model_env} is missing: no registered model version to deploy",
+            hint="run `lepton-ci models register` first (or fetch the register job's artifacts)",
+        )
+    values = read_dotenv(model_env)
+    name = values.get("LEPTON_MODEL_NAME", spec.model_name)
+    version = int(values["LEPTON_MODEL_VERSION"])
+    if env.target == "local":
+        from lepton_ci.runtime.manifest import manifest_digest
+
+        model_dir = Path(layout.train_dir)
+        if not (model_dir / "manifest.json").is_file():
+            raise StepError(
+                f"{model_dir} holds no trained model: the local target serves it from there",
+                hint="run `lepton-ci train` first (or fetch the train job's artifacts)",
+            )
+        return Release(name, version, None, manifest_digest(model_dir), model_dir)
+    image_env = Path(layout.image_env)
+    if not image_env.is_file():
+        raise StepError(
+            f"{image_env} is missing: no pushed image to deploy",
+            hint="run `lepton-ci image push` first (or fetch the image-push job's artifacts)",
+        )
+    image = read_dotenv(image_env)
+    digest = image.get("LEPTON_IMAGE_DIGEST") or None
+    return Release(name, version, pinned(image["LEPTON_IMAGE"], digest), digest)
+
+
+def _release_from_registry(
+    spec: Spec, env: EnvironmentSpec, registry: Registry, version: int | None, root: Path
+) -> Release:
+    name = spec.model_name
+    if version is None:
+        found = registry.previous_production(name, env.name)
+        if found is None:
+            raise StepError(
+                f"no earlier successful deployment of {name} to {env.name} to roll back to",
+                hint="name a version with --to VERSION",
+            )
+    else:
+        found = registry.get(name, version)
+    if env.target == "local":
+        from lepton_ci.deploy.local import state_dir
+
+        model_dir = state_dir(root, env.name) / "releases" / str(found.version)
+        if not (model_dir / "manifest.json").is_file():
+            raise StepError(
+                f"version {found.version} was never deployed to {env.name} on this machine",
+                hint="the local target can only go back to versions it served before",
+            )
+        return Release(name, found.version, None, found.manifest_digest, model_dir)
+    if not found.image:
+        raise StepError(
+            f"version {found.version} of {name} has no image in the registry",
+            hint="build and push it with `lepton-ci image build` / `lepton-ci image push`",
+        )
+    return Release(name, found.version, pinned(found.image, found.image_digest), found.image_digest)
+
+
+def _smoke_input(spec: Spec, registry: Registry, release: Release, run_dir: Path) -> Any:
+    manifest = None
+    stored = None
+    try:
+        mv = registry.get(release.model, release.version)
+        manifest = mv.manifest
+        stored = registry.read_file(release.model, release.version, EXAMPLE_FILE)
+    except LeptonError:
+        pass
+    dirs = [d for d in (release.model_dir, Path(_layout(run_dir).train_dir)) if d is not None]
+    return find_smoke_input(manifest, dirs, stored)
+
+
+def _run_target(
+    spec: Spec,
+    env: EnvironmentSpec,
+    release: Release,
+    *,
+    root: Path,
+    ready_timeout: float,
+    smoke_input: Any,
+) -> Outcome:
+    host, port, url = front_address(spec, env)
+    if env.target == "kubernetes":
+        from lepton_ci.deploy.kubernetes import deploy_kubernetes
+
+        return deploy_kubernetes(spec, env, release, ready_timeout=ready_timeout)
+    if env.target == "docker":
+        from lepton_ci.deploy.docker_target import DockerRuntime
+
+        runtime: Any = DockerRuntime(spec.model_name, env.name, host, port)
+    else:
+        from lepton_ci.deploy.local import LocalRuntime
+
+        runtime = LocalRuntime(root, env.name, host, port)
+        assert release.model_dir is not None
+        release = Release(
+            release.model,
+            release.version,
+            None,
+            release.digest,
+            runtime.stage(release.model_dir, release.version),
+        )
+    from lepton_ci.deploy.switch import switch
+
+    front_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    live = runtime.live()
+    base = Outcome(
+        env.name,
+        env.target,
+        release.model,
+        release.version,
+        release.digest,
+        release.image,
+        url,
+        "succeeded",
+    )
+    if live is not None:
+        base.previous = {"version": live.version, "digest": live.digest}
+    if live is not None and release.digest and live.digest == release.digest:
+        base.outcome = "unchanged"
+        return base
+    try:
+        _new, _old, timings = switch(
+            runtime,
+            release,
+            front_url=front_url,
+            health_path=env.health_path,
+            ready_timeout=ready_timeout,
+            smoke_input=smoke_input,
+        )
+    except DeployFailed as exc:
+        base.outcome = "rolled_back" if live is not None else "failed"
+        base.reason = exc.reason
+        base.details["logs"] = exc.logs[-4000:]
+        return base
+    base.seconds_to_ready = round(timings.ready, 3)
+    base.seconds_total = round(timings.total, 3)
+    base.details["smoke_tested"] = timings.smoke_tested
+    return base
+
+
+def _finish(outcome: Outcome, registry: Registry, run_dir: Path, *, rollback: bool) -> Outcome:
+    layout = _layout(run_dir)
+    record = asdict(outcome) | {
+        "rollback": rollback,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    atomic_write_bytes(
+        Path(layout.deploy_record(outcome.environment)),
+        (json.dumps(record, indent=2) + "\n").encode(),
+    )
+    atomic_write_bytes(
+        Path(layout.deploy_env(outcome.environment)), f"LEPTON_DEPLOY_URL={outcome.url}\n".encode()
+    )
+    if outcome.outcome != "unchanged":
+        details = {
+            k: v
+            for k, v in record.items()
+            if k in ("target", "url", "previous", "reason", "seconds_to_ready", "rollback")
+        }
+        registry.record_deployment(
+            outcome.model,
+            outcome.version,
+            environment=outcome.environment,
+            image_digest=outcome.digest if outcome.target != "local" else None,
+            outcome=outcome.outcome,
+            details=details,
+        )
+    if outcome.outcome in ("failed", "rolled_back"):
+        kept = outcome.previous
+        tail = outcome.details.get("logs", "")
+        message = (
+            f"deploy of version {outcome.version} to {outcome.environment} failed: {outcome.reason}"
+        )
+        if kept:
+            message += f"\n  version {kept['version']} kept serving (automatic rollback)"
+        if tail:
+            message += "\n  last lines of the new version's log:\n    " + "\n    ".join(
+                tail.splitlines()[-15:]
+            )
+        raise DeployRolledBack(message, hint="see deploy/" + outcome.environment + ".json")
+    return outcome
+
+
+def deploy(
+    spec: Spec,
+    env_name: str,
+    *,
+    run_dir: Path = Path(".lepton/run"),
+    root: Path = Path("."),
+    ready_timeout: float = 120.0,
+    registry: Registry | None = None,
+) -> Outcome:
+    """Deploy the version in ``run_dir`` (``register/model.env``, ``image/image.env``)."""
+    env = environment(spec, env_name)
+    release = _release_from_run_dir(spec, env, Path(run_dir))
+    return _deploy_release(
+        spec,
+        env,
+        release,
+        run_dir=Path(run_dir),
+        root=root,
+        ready_timeout=ready_timeout,
+        registry=registry,
+        rollback=False,
+    )
+
+
+def rollback(
+    spec: Spec,
+    env_name: str,
+    *,
+    to: int | None = None,
+    run_dir: Path = Path(".lepton/run"),
+    root: Path = Path("."),
+    ready_timeout: float = 120.0,
+    registry: Registry | None = None,
+) -> Outcome:
+    """Deploy ``to`` (default: the registry's ``previous_production``) to ``env_name``."""
+    env = environment(spec, env_name)
+    reg = registry or _open_registry(spec, root)
+    release = _release_from_registry(spec, env, reg, to, Path(root))
+    return _deploy_release(
+        spec,
+        env,
+        release,
+        run_dir=Path(run_dir),
+        root=root,
+        ready_timeout=ready_timeout,
+        registry=reg,
+        rollback=True,
+    )
+
+
+@contextlib.contextmanager
+def _host_lock(model: str, env: EnvironmentSpec) -> Iterator[None]:
+    """One deploy per model and environment at a time on this host (docker and local share the
+    host's ports; CI serializes across agents with its resource group / lock)."""
+    if env.target == "kubernetes":
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    path = Path(tempfile.gettempdir()) / f"lepton-deploy-{model}-{env.name}.lock"
+    try:
+        with FileLock(str(path), timeout=LOCK_TIMEOUT_SECONDS):
+            yield
+    except Timeout:
+        raise StepError(
+            f"another deploy to {env.name} held {path} for {LOCK_TIMEOUT_SECONDS}s",
+            hint="wait for it to finish, or remove the lock file if its process is gone",
+        ) from None
+
+
+def _open_registry(spec: Spec, root: Path) -> Registry:
+    from lepton_ci.registry import open_registry
+
+    return open_registry(spec, Path(root))
+
+
+def _deploy_release(
+    spec: Spec,
+    env: EnvironmentSpec,
+    release: Release,
+    *,
+    run_dir: Path,
+    root: Path,
+    ready_timeout: float,
+    registry: Registry | None,
+    rollback: bool,
+) -> Outcome:
+    reg = registry or _open_registry(spec, root)
+    verb = "rolling back" if rollback else "deploying"
+    info(
+        f"{verb} {release.model} version {release.version} to {env.name} ({env.target})",
+        step="deploy",
+    )
+    smoke = _smoke_input(spec, reg, release, run_dir)
+    with _host_lock(release.model, env):
+        outcome = _run_target(
+            spec, env, release, root=Path(root), ready_timeout=ready_timeout, smoke_input=smoke
+        )
+    if outcome.outcome == "unchanged":
+        info(
+            f"version {release.version} ({release.digest}) is already live: nothing to do",
+            step="deploy",
+        )
+    elif outcome.outcome == "succeeded":
+        info(
+            f"{env.name} serves version {release.version} at {outcome.url} "
+            f"(ready after {outcome.seconds_to_ready}s)",
+            step="deploy",
+        )
+    return _finish(outcome, reg, run_dir, rollback=rollback)

@@ -1,0 +1,168 @@
+"""Target docker against the real engine and local registry: zero failed requests while a new
+version takes over, automatic rollback when it is not ready or refuses its artifact, no-op for
+the live digest, and `lepton-ci rollback` back to the previous version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lepton_ci.deploy.core import DeployRolledBack, deploy
+from lepton_ci.deploy.docker_target import DockerRuntime
+from lepton_ci.deploy.release import free_port
+from tests.deploy.conftest import Project
+from tests.deploy.docker_images import PushedImage, build_and_push
+from tests.deploy.load import Load, serving
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def images(
+    docker_client: Any,
+    base_image: str,
+    local_registry: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, PushedImage]:
+    work = tmp_path_factory.mktemp("images")
+
+    def build(tag: str, seed: int | None, tamper: bool = False) -> PushedImage:
+        return build_and_push(
+            docker_client,
+            work,
+            tag,
+            base=base_image,
+            registry=local_registry,
+            seed=seed,
+            tamper=tamper,
+        )
+
+    return {
+        "v1": build("v1", seed=1),
+        "v2": build("v2", seed=2),
+        "never-ready": build("never-ready", seed=None),
+        "tampered": build("tampered", seed=3, tamper=True),
+    }
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Project], docker_client: Any) -> Iterator[Project]:
+    port = free_port()
+    project = make_project(
+        f"    - name: prod\n      target: docker\n      port: {port}\n", port=port
+    )
+    yield project
+    DockerRuntime("deploy-test", "prod", "127.0.0.1", port, client=docker_client).shutdown()
+
+
+def release(project: Project, image: PushedImage) -> int:
+    """What `models register` + `image push` leave for the deploy job."""
+    version = project.register()
+    project.set_image(version, image.tag, image.digest)
+    return version
+
+
+def containers(client: Any) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": "ci.lepton.environment=prod"})
+
+
+def test_new_version_takes_over_with_zero_failed_requests(
+    project: Project, images: dict[str, PushedImage], docker_client: Any
+) -> None:
+    first = release(project, images["v1"])
+    outcome = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and serving(outcome.url) == first
+    second = release(project, images["v2"])
+    with Load(outcome.url) as load:
+        outcome = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and serving(outcome.url) == second
+    written = json.loads((project.run_dir / "deploy/prod.json").read_text())
+    assert written["details"]["smoke_tested"] is True  # input_example.json from inside the image
+    assert load.ok > 0 and load.failures == []
+    running = containers(docker_client)
+    roles = sorted(c.labels["ci.lepton.role"] for c in running)
+    assert roles == ["front", "version"]  # the old version was retired
+    for container in running:
+        assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+        assert not container.attrs["HostConfig"].get("PortBindings")
+    [record, _] = project.registry.deployments("deploy-test", "prod")
+    assert (record.version, record.outcome, record.image_digest) == (
+        second,
+        "succeeded",
+        images["v2"].digest,
+    )
+
+
+def test_cli_rollback_returns_to_the_previous_version(
+    project: Project, images: dict[str, PushedImage]
+) -> None:
+    first = release(project, images["v1"])
+    deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    release(project, images["v2"])
+    url = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root).url
+    with Load(url) as load:
+        result = subprocess.run(
+            [sys.executable, "-m", "lepton_ci", "rollback", "--env", "prod"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "CI": "1"},
+        )
+    assert result.returncode == 0, result.stderr
+    assert f"version {first} succeeded" in result.stdout
+    assert serving(url) == first and load.failures == []
+    written = json.loads((project.run_dir / "deploy/prod.json").read_text())
+    assert written["rollback"] is True and written["version"] == first
+
+
+def test_version_that_never_becomes_ready_is_removed_and_the_old_keeps_serving(
+    project: Project, images: dict[str, PushedImage], docker_client: Any
+) -> None:
+    good = release(project, images["v1"])
+    url = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root).url
+    bad = release(project, images["never-ready"])
+    with Load(url) as load, pytest.raises(DeployRolledBack, match="was not ready after 8s"):
+        deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root, ready_timeout=8)
+    assert serving(url) == good and load.failures == []
+    versions = [
+        c.labels["ci.lepton.version"]
+        for c in containers(docker_client)
+        if c.labels["ci.lepton.role"] == "version"
+    ]
+    assert versions == [str(good)]
+    latest = project.registry.deployments("deploy-test", "prod")[0]
+    assert (latest.version, latest.outcome) == (bad, "rolled_back")
+
+
+def test_tampered_artifact_image_is_refused_and_rolled_back(
+    project: Project, images: dict[str, PushedImage]
+) -> None:
+    good = release(project, images["v1"])
+    url = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root).url
+    release(project, images["tampered"])
+    with pytest.raises(DeployRolledBack) as failure:
+        deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root, ready_timeout=60)
+    assert "exited before it was ready" in str(failure.value)
+    assert "model.pt" in str(failure.value)  # serve's own refusal, from the container log
+    assert serving(url) == good
+
+
+def test_deploying_the_live_digest_is_a_no_op(
+    project: Project, images: dict[str, PushedImage], docker_client: Any
+) -> None:
+    release(project, images["v1"])
+    deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    before = {c.id for c in containers(docker_client)}
+    again = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    assert again.outcome == "unchanged"
+    assert {c.id for c in containers(docker_client)} == before
+    assert len(project.registry.deployments("deploy-test", "prod")) == 1
+    assert Path(project.run_dir / "deploy/prod.env").is_file()

@@ -1,0 +1,97 @@
+"""Target local: versions as `lepton-ci serve` processes behind the front, no container engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lepton_ci.deploy.core import DeployRolledBack, deploy, rollback
+from lepton_ci.deploy.local import LocalRuntime
+from lepton_ci.deploy.release import free_port
+from lepton_ci.runtime.manifest import read_manifest
+from tests.deploy.conftest import Project
+from tests.deploy.load import Load, serving
+from tests.deploy.models import write_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def local_project(make_project: Callable[..., Project]) -> Iterator[Project]:
+    port = free_port()
+    project = make_project(f"    - name: dev\n      target: local\n      port: {port}\n", port=port)
+    yield project
+    LocalRuntime(project.root, "dev", "127.0.0.1", port).shutdown()
+
+
+def train(project: Project, seed: int) -> int:
+    """What `lepton-ci train` + `models register` leave in the run dir."""
+    model_dir = write_model(project.run_dir / "train", seed)
+    return project.register(read_manifest(model_dir))
+
+
+def test_deploy_switches_versions_without_failed_requests_and_rolls_back(
+    local_project: Project,
+) -> None:
+    project = local_project
+    first = train(project, seed=1)
+    outcome = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and serving(outcome.url) == first
+    assert outcome.details["smoke_tested"] is True  # input_example.json of the artifact
+    assert (project.run_dir / "deploy/dev.env").read_text() == f"LEPTON_DEPLOY_URL={outcome.url}\n"
+
+    second = train(project, seed=2)
+    with Load(outcome.url) as load:
+        outcome = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and outcome.previous["version"] == first
+    assert load.ok > 0 and load.failures == []
+    assert serving(outcome.url) == second
+
+    with Load(outcome.url) as load:
+        back = rollback(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert back.version == first and serving(back.url) == first
+    assert load.failures == []
+    history = [(d.version, d.outcome) for d in project.registry.deployments("deploy-test", "dev")]
+    assert history == [(first, "succeeded"), (second, "succeeded"), (first, "succeeded")]
+
+
+def test_redeploying_the_live_version_is_a_no_op(local_project: Project) -> None:
+    project = local_project
+    train(project, seed=1)
+    first = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    again = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert again.outcome == "unchanged" and again.digest == first.digest
+    assert len(project.registry.deployments("deploy-test", "dev")) == 1
+
+
+def test_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
+    local_project: Project,
+) -> None:
+    project = local_project
+    good = train(project, seed=1)
+    url = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root).url
+    bad = train(project, seed=2)
+    model = project.run_dir / "train" / "model.pt"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte changed after training
+    model.write_bytes(bytes(data))
+    with Load(url) as load, pytest.raises(DeployRolledBack) as failure:
+        deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root, ready_timeout=60)
+    assert f"version {good} kept serving" in str(failure.value)
+    assert "model.pt" in str(failure.value)  # serve's refusal, from the new version's log
+    assert load.failures == [] and serving(url) == good
+    record = json.loads((project.run_dir / "deploy/dev.json").read_text())
+    assert (record["version"], record["outcome"]) == (bad, "rolled_back")
+    latest = project.registry.deployments("deploy-test", "dev")[0]
+    assert (latest.version, latest.outcome) == (bad, "rolled_back")
+
+
+def test_local_deploy_needs_a_trained_model(make_project: Callable[..., Project]) -> None:
+    project = make_project("    - name: dev\n      target: local\n")
+    project.register()
+    with pytest.raises(Exception, match="holds no trained model"):
+        deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert not Path(project.run_dir / "deploy/dev.json").exists()
