@@ -70,7 +70,7 @@ def select_jobs(
         elif os.environ.get(job.kill_switch):
             reason = f"disabled by {job.kill_switch}"
         elif not job.rule.applies(trigger, branch):
-            reason = f"rules: not on {trigger} pipelines of branch {branch or '?'}"
+            reason = f"rules: not on {trigger} pipelines of {branch or '?'}"
         out.append((job, reason))
     return out
 

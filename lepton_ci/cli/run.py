@@ -18,12 +18,13 @@ from lepton_ci.cli.options import spec_option
 @click.option("--only", multiple=True, metavar="STAGE", help="Run only this stage (repeatable).")
 @click.option(
     "--trigger",
-    type=click.Choice(["push", "merge_request", "schedule"]),
+    type=click.Choice(["push", "merge_request", "schedule", "tag"]),
     default="push",
     show_default=True,
-    help="Which pipeline to run: a commit, a merge request, or scheduled retraining.",
+    help="Which pipeline to run: a commit, a merge request, scheduled retraining, or a tag.",
 )
-@click.option("--branch", help="Branch to behave as (default: the current git branch).")
+@click.option("--branch", help="Branch (or tag, with --trigger tag) to behave as "
+              "(default: the current git branch).")
 @click.option("--approve", is_flag=True, help="Approve manual gates without asking.")
 @click.option("--with-setup", is_flag=True, help="Also run the agent setup (install lepton-ci).")
 @click.option("--stream", is_flag=True, help="Stream every job's output (default on CI).")

@@ -55,8 +55,11 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
     def cmd(*words: str) -> Command:
         return (*base, *words, *spec_args)
 
-    everywhere = Rule(branches=None, merge_requests=True, schedule=True)
-    mainline = Rule(branches=(spec.project.default_branch,), merge_requests=False, schedule=True)
+    tags = spec.project.release_tags
+    everywhere = Rule(branches=None, merge_requests=True, schedule=True, tags=tags)
+    mainline = Rule(
+        branches=(spec.project.default_branch,), merge_requests=False, schedule=True, tags=tags
+    )
 
     def agent(stage: str) -> Agent:
         return _agent(spec.agents.for_stage(stage), spec.lepton_ci.agent_image)
@@ -137,7 +140,7 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             title="Push metrics",
             commands=(cmd("metrics", "push"),),
             needs=("train", "evaluate"),
-            rule=Rule(branches=None, merge_requests=True, schedule=True, always=True),
+            rule=Rule(branches=None, merge_requests=True, schedule=True, tags=tags, always=True),
             agent=agent("metrics-push"),
             credentials=_pushgateway_credentials(spec),
             interruptible=False,

@@ -7,12 +7,14 @@ this into Groovy or YAML; ``lepton-ci run`` executes it; neither adds commands o
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Literal
 
-Trigger = Literal["push", "merge_request", "schedule"]
-"""What started a pipeline: a commit, a merge request, or the retraining schedule."""
+Trigger = Literal["push", "merge_request", "schedule", "tag"]
+"""What started a pipeline: a commit, a merge request, the retraining schedule, or a git tag."""
 
 Command = tuple[str, ...]
 """One command line as argv; rendered with :func:`shlex.join` and escaped per target."""
@@ -30,21 +32,31 @@ class Rule:
     ``branches``: push pipelines on these branches (``None``: any branch).
     ``merge_requests``: merge-request pipelines (GitLab MR, Jenkins change requests).
     ``schedule``: scheduled (retraining) pipelines, which run on the default branch.
+    ``tags``: tag pipelines whose tag matches this glob (release tags, e.g. ``v*``); ``None``:
+    no tag pipelines.
     ``always``: run even when an earlier job failed (reporting jobs).
     """
 
     branches: tuple[str, ...] | None = None
     merge_requests: bool = True
     schedule: bool = True
+    tags: str | None = None
     always: bool = False
 
-    def applies(self, trigger: Trigger, branch: str | None) -> bool:
-        """Whether a pipeline started by ``trigger`` on ``branch`` runs this job."""
+    def applies(self, trigger: Trigger, ref: str | None) -> bool:
+        """Whether a pipeline started by ``trigger`` on ``ref`` (branch or tag) runs this job."""
         if trigger == "schedule":
             return self.schedule
         if trigger == "merge_request":
             return self.merge_requests
-        return self.branches is None or branch in self.branches
+        if trigger == "tag":
+            return self.tags is not None and ref is not None and fnmatch.fnmatchcase(ref, self.tags)
+        return self.branches is None or ref in self.branches
+
+
+def tag_regex(glob: str) -> str:
+    """A tag glob (``v*``) as an anchored regular expression (``^v.*$``) for GitLab rules."""
+    return "^" + "".join(".*" if c == "*" else re.escape(c) for c in glob) + "$"
 
 
 @dataclass(frozen=True)

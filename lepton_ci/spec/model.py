@@ -28,6 +28,7 @@ CRON_FIELD = r"[0-9A-Za-z*/,?#LW-]+"
 CRON = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
 HTTP_PATH = r"^/[A-Za-z0-9._~/-]*$"
 CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
+TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
 
 STAGES = (
     "train",
@@ -59,6 +60,11 @@ class ProjectSpec(_Model):
     )
     default_branch: Annotated[str, Field(pattern=GIT_REF)] = Field(
         "main", description="Branch whose pipelines register, build, push and deploy."
+    )
+    release_tags: Annotated[str, Field(pattern=TAG_GLOB)] | None = Field(
+        "v*",
+        description="Git tags (a glob) whose pipelines run the whole path like the default "
+        "branch: register, build, push, deploy. null: tag pipelines run nothing.",
     )
 
     @property
@@ -434,4 +440,5 @@ PATTERN_HELP = {
     CRON: "a 5-field cron expression such as '0 3 * * 1'",
     HTTP_PATH: "an absolute URL path such as /readyz",
     CREDENTIAL_ID: "a credential id: letters, digits, '.', '_' and '-'",
+    TAG_GLOB: "a tag glob such as v* (letters, digits, '.', '_', '-' and '*')",
 }

@@ -118,3 +118,11 @@ def test_kill_switch_disables_a_step(pipeline: Pipeline, monkeypatch: pytest.Mon
 def test_unknown_stage_names_are_errors(pipeline: Pipeline) -> None:
     with pytest.raises(Exception, match="unknown stage 'trian'"):
         select_jobs(pipeline, trigger="push", branch="main", only=("trian",))
+
+
+def test_release_tags_run_the_whole_path_other_tags_nothing(pipeline: Pipeline) -> None:
+    def running(tag: str) -> list[str]:
+        return [job.name for job, skip in select_jobs(pipeline, trigger="tag", branch=tag) if not skip]
+
+    assert running("v1.2.0") == list(pipeline.stages)
+    assert running("experiment-3") == []
