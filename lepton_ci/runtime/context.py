@@ -113,6 +113,10 @@ class TrainContext:
         buffer = io.BytesIO()
         torch.jit.save(scripted, buffer)
         atomic_write_bytes(path, buffer.getvalue())
+        if name == "model.pt" and hasattr(example, "tolist"):
+            # the request body deploy smoke-tests `/predict` with (see docs/deploy.md)
+            smoke = {"inputs": example[:1].tolist()}
+            atomic_write_bytes(self.output_dir / "input_example.json", json.dumps(smoke).encode())
         return path
 
     # checkpoints ----------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Meta-tests: conventions every step and command must follow. A new step that misses its
+template partial, GitLab job, Groovy var, golden case or documentation fails here."""
+
+from __future__ import annotations
+
+import ast
+import re
+import importlib
+from pathlib import Path
+
+import pytest
+
+from lepton_ci.cli import COMMANDS
+from lepton_ci.pipeline.build import STEPS
+from tests.golden.cases import CASES
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md")) + (ROOT / "README.md").read_text()
+
+
+def camel(step: str) -> str:
+    return "lepton" + "".join(part.capitalize() for part in step.split("-"))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_has_its_jenkins_var_and_help_page(step: str) -> None:
+    var = ROOT / "jenkins" / "vars" / f"{camel(step)}.groovy"
+    assert var.is_file(), f"missing {var.relative_to(ROOT)}"
+    assert re.search(r"^\w+ call\(Map config = \[:\]\)", var.read_text(), re.M)
+    assert var.with_suffix(".txt").is_file()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_has_a_template_partial_a_component_and_a_hidden_gitlab_job(step: str) -> None:
+    assert (ROOT / "templates" / "jenkins" / "stages" / f"{step}.j2").is_file()
+    assert (ROOT / "gitlab" / "templates" / f"{step}.yml").is_file()
+    include = (ROOT / "gitlab" / "include" / "lepton.gitlab-ci.yml").read_text()
+    assert f"\n.lepton-{step}:" in include
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_appears_in_a_golden_case_and_in_the_docs(step: str) -> None:
+    assert any(job.step == step for case in CASES for job in case.pipeline.jobs)
+    command = next(
+        " ".join(cmd[:3]) for case in CASES for job in case.pipeline.jobs for cmd in job.commands
+        if job.step == step
+    )
+    words = command.split()[:3] if command.split()[1] in {"models", "image", "metrics"} else command.split()[:2]
+    assert " ".join(words) in DOCS, f"`{' '.join(words)}` is not documented"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_cli_command_loads_and_is_documented(name: str) -> None:
+    module_name, _, attr = COMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module_name), attr)
+    assert command.help, f"lepton-ci {name} has no help text"
+    assert f"lepton-ci {name}" in DOCS, f"`lepton-ci {name}` is not documented"
+
+
+def test_every_module_says_what_it_is_for() -> None:
+    missing = []
+    for path in (ROOT / "lepton_ci").rglob("*.py"):
+        if path.name == "__main__.py" or not path.read_text().strip():
+            continue
+        if ast.get_docstring(ast.parse(path.read_text())) is None:
+            missing.append(str(path.relative_to(ROOT)))
+    assert missing == []
