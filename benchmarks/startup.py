@@ -41,8 +41,13 @@ def main() -> None:
     print(f"lepton-ci --help          median {help_ * 1000:7.1f} ms  ({args.runs} runs)")
     print(f"ratio lepton-ci --help / import click: {help_ / base:.2f}x")
     if (render_dir / "lepton.yaml").exists():
-        validate = median_seconds([exe, "validate", "--spec", str(render_dir / "lepton.yaml")], args.runs)
-        print(f"lepton-ci validate        median {validate * 1000:7.1f} ms  ratio {validate / base:.2f}x")
+        validate = median_seconds(
+            [exe, "validate", "--spec", str(render_dir / "lepton.yaml")], args.runs
+        )
+        print(
+            f"lepton-ci validate        median {validate * 1000:7.1f} ms  "
+            f"ratio {validate / base:.2f}x"
+        )
 
 
 if __name__ == "__main__":

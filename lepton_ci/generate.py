@@ -51,7 +51,9 @@ def detect_defaults(root: Path, options: InitOptions) -> InitOptions:
     if not eval_ep and not eval_cmd:
         eval_ep = _find_function(root, "evaluate") or None
         eval_cmd = None if eval_ep else "python evaluate.py"
-    data = options.data if options.data is not None else [d for d in ("data",) if (root / d).is_dir()]
+    data = (
+        options.data if options.data is not None else [d for d in ("data",) if (root / d).is_dir()]
+    )
     branch = options.default_branch or _git_default_branch(root) or "main"
     return InitOptions(
         name=name,
@@ -115,14 +117,17 @@ def render_repo(
     return write_files(root, files, force=force)
 
 
-def check_repo(root: Path, spec_path: str = SPEC_FILENAME, *, style: str | None = None) -> list[str]:
+def check_repo(
+    root: Path, spec_path: str = SPEC_FILENAME, *, style: str | None = None
+) -> list[str]:
     """Raise :class:`DriftError` carrying the diff when generated files are stale."""
     spec = load_spec(root / spec_path)
+    flag = "" if spec_path == SPEC_FILENAME else f" --spec {spec_path}"
     diffs = drift(root, generated_files(spec, spec_path, style=style))
     if diffs:
         raise DriftError(
             "generated files differ from what the spec renders:\n" + "".join(diffs),
-            hint=f"run `lepton-ci render{'' if spec_path == SPEC_FILENAME else ' --spec ' + spec_path}`"
+            hint=f"run `lepton-ci render{flag}`"
             " and commit the result",
         )
     return diffs

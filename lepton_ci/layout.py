@@ -15,7 +15,7 @@ VENV_DIR = ".lepton/venv"
 
 @dataclass(frozen=True)
 class RunLayout:
-    root: PurePosixPath = PurePosixPath(RUN_DIR)
+    root: PurePosixPath = PurePosixPath(RUN_DIR)  # noqa: RUF009 (immutable)
 
     @property
     def train_dir(self) -> PurePosixPath:

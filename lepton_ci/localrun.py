@@ -96,7 +96,9 @@ def run_pipeline(
     stream: bool = False,
 ) -> RunResult:
     branch = branch or current_branch(root) or pipeline.default_branch
-    plan = select_jobs(pipeline, trigger=trigger, branch=branch, start=start, until=until, only=only)
+    plan = select_jobs(
+        pipeline, trigger=trigger, branch=branch, start=start, until=until, only=only
+    )
     logs = root / pipeline.run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **dict(pipeline.variables)}
@@ -128,7 +130,12 @@ def run_pipeline(
 
 
 def _run_job(
-    job: Job, commands: tuple[Command, ...], root: Path, env: dict[str, str], log: Path, stream: bool
+    job: Job,
+    commands: tuple[Command, ...],
+    root: Path,
+    env: dict[str, str],
+    log: Path,
+    stream: bool,
 ) -> JobResult:
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -160,10 +167,14 @@ def _run_job(
                 if spinner:
                     spinner.stop("✗")
                 seconds = time.monotonic() - started
-                console.info(f"✗ {job.title} failed (exit {code}) after {seconds:.1f}s", step=job.name)
+                console.info(
+                    f"✗ {job.title} failed (exit {code}) after {seconds:.1f}s", step=job.name
+                )
                 print("\n".join(f"    {line}" for line in tail), file=sys.stderr)
                 console.info(f"full log: {log}", step=job.name)
-                return JobResult(job.name, "failed", seconds, f"`{shell_line(command)}` exited {code}", log, code)
+                return JobResult(
+                    job.name, "failed", seconds, f"`{shell_line(command)}` exited {code}", log, code
+                )
     seconds = time.monotonic() - started
     if spinner:
         spinner.stop("✓")
@@ -189,7 +200,9 @@ class _Spinner:
         frame = 0
         while not self._stop.wait(0.1):
             elapsed = time.monotonic() - self._started
-            sys.stderr.write(f"\r{self.FRAMES[frame % len(self.FRAMES)]} {self.name}  {elapsed:6.1f}s")
+            sys.stderr.write(
+                f"\r{self.FRAMES[frame % len(self.FRAMES)]} {self.name}  {elapsed:6.1f}s"
+            )
             sys.stderr.flush()
             frame += 1
 

@@ -7,6 +7,7 @@ into ours, naming the job and the credential and quoting the controller's own (r
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -90,7 +91,7 @@ class JenkinsServer:
         self.url = url.rstrip("/") + "/"
         self._user = user
         # python-jenkins retries only connection errors, without telling; we retry ourselves.
-        self.client = jenkins.Jenkins(
+        self.client = jenkins.Jenkins(  # type: ignore[attr-defined]
             self.url, username=user, password=token, timeout=self.retry.timeout_seconds, retries=0
         )
 
@@ -294,7 +295,7 @@ class JenkinsServer:
         while True:
             response = self._call(
                 "reading the console log",
-                lambda start=start: self._request("GET", path, params={"start": start}),
+                functools.partial(self._request, "GET", path, params={"start": start}),
                 subject=f"build {name} #{number}",
             )
             if response.text:

@@ -23,8 +23,10 @@ from lepton_ci.cli.options import spec_option
     show_default=True,
     help="Which pipeline to run: a commit, a merge request, scheduled retraining, or a tag.",
 )
-@click.option("--branch", help="Branch (or tag, with --trigger tag) to behave as "
-              "(default: the current git branch).")
+@click.option(
+    "--branch",
+    help="Branch (or tag, with --trigger tag) to behave as (default: the current git branch).",
+)
 @click.option("--approve", is_flag=True, help="Approve manual gates without asking.")
 @click.option("--with-setup", is_flag=True, help="Also run the agent setup (install lepton-ci).")
 @click.option("--stream", is_flag=True, help="Stream every job's output (default on CI).")
@@ -88,7 +90,12 @@ def _summary(run_dir: Path, pipeline: object) -> None:
     if metrics.exists():
         data = json.loads(metrics.read_text())
         shown = {k: v for k, v in data.get("metrics", {}).items() if "/" not in k}
-        click.echo("metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+        click.echo(
+            "metrics: "
+            + ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+            )
+        )
     for env_file in sorted(Path(LAYOUT.deploy_dir).glob("*.env")):
         for line in env_file.read_text().splitlines():
             if line.startswith("LEPTON_DEPLOY_URL="):

@@ -169,7 +169,7 @@ class DockerRuntime:
         if container is None:
             return ""
         try:
-            return container.logs(tail=30).decode(errors="replace")
+            return str(container.logs(tail=30).decode(errors="replace"))
         except Exception:
             return ""
 

@@ -40,12 +40,12 @@ def api_client() -> Any:
     kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     if os.path.exists(kubeconfig.split(os.pathsep)[0]):
         try:
-            return config.new_client_from_config(config_file=kubeconfig)
+            return config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         except config.ConfigException as exc:
             raise ServerError(f"cannot use the kubeconfig {kubeconfig}: {exc}") from None
     try:
         configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException as exc:
         raise ServerError(
             f"no Kubernetes credentials: no kubeconfig at {kubeconfig}, not in a cluster ({exc})",

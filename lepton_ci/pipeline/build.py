@@ -225,7 +225,9 @@ def _registry_credentials(spec: Spec) -> tuple[Credential, ...]:
     cid = spec.ci.credentials.registry
     if not cid:
         return ()
-    return (Credential("username_password", cid, ("LEPTON_REGISTRY_USER", "LEPTON_REGISTRY_PASSWORD")),)
+    return (
+        Credential("username_password", cid, ("LEPTON_REGISTRY_USER", "LEPTON_REGISTRY_PASSWORD")),
+    )
 
 
 def _pushgateway_credentials(spec: Spec) -> tuple[Credential, ...]:
@@ -233,5 +235,7 @@ def _pushgateway_credentials(spec: Spec) -> tuple[Credential, ...]:
     if not cid:
         return ()
     return (
-        Credential("username_password", cid, ("LEPTON_PUSHGATEWAY_USER", "LEPTON_PUSHGATEWAY_PASSWORD")),
+        Credential(
+            "username_password", cid, ("LEPTON_PUSHGATEWAY_USER", "LEPTON_PUSHGATEWAY_PASSWORD")
+        ),
     )

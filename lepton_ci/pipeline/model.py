@@ -131,7 +131,9 @@ class Install:
 
     @property
     def cache_key(self) -> str:
-        return "lepton-ci-" + "".join(c if c.isalnum() or c in ".-_" else "-" for c in self.requirement)
+        return "lepton-ci-" + "".join(
+            c if c.isalnum() or c in ".-_" else "-" for c in self.requirement
+        )
 
 
 @dataclass(frozen=True)
@@ -200,4 +202,6 @@ class Pipeline:
 
     def command_sequence(self) -> list[tuple[str, Command]]:
         """Every (job, command) in order, setup included: what parity tests compare."""
-        return [(job.name, cmd) for job in self.jobs for cmd in self.install.commands + job.commands]
+        return [
+            (job.name, cmd) for job in self.jobs for cmd in self.install.commands + job.commands
+        ]

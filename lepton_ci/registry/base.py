@@ -10,6 +10,7 @@ so "what served production at time T" and "what do we roll back to" are answerab
 from __future__ import annotations
 
 import abc
+import builtins
 import os
 import re
 from collections.abc import Mapping
@@ -142,7 +143,7 @@ class Registry(abc.ABC):
         *,
         manifest: Mapping[str, Any],
         metrics: Mapping[str, Any],
-        gates: list[Mapping[str, Any]],
+        gates: builtins.list[Mapping[str, Any]],
         git_sha: str | None,
         data_hash: str | None,
         params: Mapping[str, Any],
@@ -156,7 +157,7 @@ class Registry(abc.ABC):
         """The version, or :class:`UnknownVersion`."""
 
     @abc.abstractmethod
-    def list(self, name: str) -> list[ModelVersion]:
+    def list(self, name: str) -> builtins.list[ModelVersion]:
         """All versions of ``name``, oldest first."""
 
     @abc.abstractmethod
@@ -210,7 +211,7 @@ class Registry(abc.ABC):
         """Log a deployment; ``outcome`` is one of ``succeeded``, ``failed``, ``rolled_back``."""
 
     @abc.abstractmethod
-    def deployments(self, name: str, environment: str | None = None) -> list[Deployment]:
+    def deployments(self, name: str, environment: str | None = None) -> builtins.list[Deployment]:
         """Deployments of ``name`` (optionally to one environment), newest first."""
 
     def serving_at(self, name: str, environment: str, at: datetime) -> ModelVersion | None:
@@ -250,7 +251,7 @@ class Registry(abc.ABC):
         """The latest value of every metric logged with :meth:`log_metrics`, by kind."""
 
     @abc.abstractmethod
-    def history(self, name: str) -> list[Event]:
+    def history(self, name: str) -> builtins.list[Event]:
         """Everything that happened to ``name``, oldest first."""
 
     def close(self) -> None:  # noqa: B027 - optional hook

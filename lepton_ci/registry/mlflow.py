@@ -19,6 +19,7 @@ Mapping (see docs/registry.md):
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import logging
@@ -211,8 +212,8 @@ class MlflowRegistry(Registry):
             aliases=tuple(sorted(getattr(mv, "aliases", None) or ())),
         )
 
-    def _runs(self, name: str, filter_string: str) -> list[Any]:
-        runs: list[Any] = []
+    def _runs(self, name: str, filter_string: str) -> builtins.list[Any]:
+        runs: builtins.list[Any] = []
         token = None
         while True:
             page = self._client.search_runs(
@@ -231,7 +232,7 @@ class MlflowRegistry(Registry):
         *,
         manifest: Mapping[str, Any],
         metrics: Mapping[str, Any],
-        gates: list[Mapping[str, Any]],
+        gates: builtins.list[Mapping[str, Any]],
         git_sha: str | None,
         data_hash: str | None,
         params: Mapping[str, Any],
@@ -314,12 +315,12 @@ class MlflowRegistry(Registry):
     def get(self, name: str, version: int) -> ModelVersion:
         return self._to_version(self._model_version(name, version))
 
-    def _numbers(self, name: str) -> list[int]:
+    def _numbers(self, name: str) -> builtins.list[int]:
         found = self._client.search_model_versions(f"name = '{name}'")
         return sorted(int(mv.version) for mv in found)
 
     @_server_errors
-    def list(self, name: str) -> list[ModelVersion]:
+    def list(self, name: str) -> builtins.list[ModelVersion]:
         return [self.get(name, n) for n in self._numbers(name)]
 
     @_server_errors
@@ -419,7 +420,7 @@ class MlflowRegistry(Registry):
         )
 
     @_server_errors
-    def deployments(self, name: str, environment: str | None = None) -> list[Deployment]:
+    def deployments(self, name: str, environment: str | None = None) -> builtins.list[Deployment]:
         query = f"tags.`{KIND}` = 'deployment'"
         if environment is not None:
             query += f" AND tags.`lepton.environment` = '{environment}'"
@@ -485,7 +486,7 @@ class MlflowRegistry(Registry):
         return out
 
     @_server_errors
-    def history(self, name: str) -> list[Event]:
+    def history(self, name: str) -> builtins.list[Event]:
         events = []
         for run in self._runs(name, ""):
             tags = run.data.tags

@@ -8,6 +8,7 @@ makes concurrent writers queue instead of failing. The file must live on a local
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import sqlite3
@@ -83,7 +84,7 @@ class SqliteRegistry(Registry):
         *,
         manifest: Mapping[str, Any],
         metrics: Mapping[str, Any],
-        gates: list[Mapping[str, Any]],
+        gates: builtins.list[Mapping[str, Any]],
         git_sha: str | None,
         data_hash: str | None,
         params: Mapping[str, Any],
@@ -143,7 +144,7 @@ class SqliteRegistry(Registry):
             raise UnknownVersion(name, version)
         return self._version(row)
 
-    def list(self, name: str) -> list[ModelVersion]:
+    def list(self, name: str) -> builtins.list[ModelVersion]:
         rows = self._db.execute(
             "SELECT * FROM versions WHERE name = ? ORDER BY version", (name,)
         ).fetchall()
@@ -273,9 +274,9 @@ class SqliteRegistry(Registry):
                 },
             )
 
-    def deployments(self, name: str, environment: str | None = None) -> list[Deployment]:
+    def deployments(self, name: str, environment: str | None = None) -> builtins.list[Deployment]:
         sql = "SELECT * FROM deployments WHERE name = ?"
-        args: list[Any] = [name]
+        args: builtins.list[Any] = [name]
         if environment is not None:
             sql += " AND environment = ?"
             args.append(environment)
@@ -321,7 +322,7 @@ class SqliteRegistry(Registry):
         self, name: str, version: int | None, kind: str | None = None
     ) -> dict[str, dict[str, float]]:
         sql = "SELECT kind, key, value FROM metric_points WHERE name = ? AND version IS ?"
-        args: list[Any] = [name, version]
+        args: builtins.list[Any] = [name, version]
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
@@ -330,7 +331,7 @@ class SqliteRegistry(Registry):
             out.setdefault(row["kind"], {})[row["key"]] = float(row["value"])
         return out
 
-    def history(self, name: str) -> list[Event]:
+    def history(self, name: str) -> builtins.list[Event]:
         rows = self._db.execute(
             "SELECT * FROM events WHERE name = ? ORDER BY id", (name,)
         ).fetchall()

@@ -60,7 +60,7 @@ def is_untouched(text: str) -> bool:
     if len(lines) < 3:
         return False
     match = DIGEST_RE.search(lines[2])
-    return bool(match) and match.group(1) == body_digest("".join(lines[3:]))
+    return match is not None and match.group(1) == body_digest("".join(lines[3:]))
 
 
 class Outcome(str, Enum):
@@ -69,7 +69,9 @@ class Outcome(str, Enum):
     KEPT = "kept (changed by hand; use --force to overwrite)"
 
 
-def write_files(root: Path, files: list[GeneratedFile], *, force: bool = False) -> dict[str, Outcome]:
+def write_files(
+    root: Path, files: list[GeneratedFile], *, force: bool = False
+) -> dict[str, Outcome]:
     """Write every file atomically. Content is complete before anything touches the disk."""
     outcomes: dict[str, Outcome] = {}
     for file in files:

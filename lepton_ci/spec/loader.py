@@ -62,14 +62,16 @@ def _read_yaml(text: str, file: str | Path | None) -> Any:
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise SpecError(file, [Problem(f"invalid YAML: {what}", line=line, column=column)]) from None
+        raise SpecError(
+            file, [Problem(f"invalid YAML: {what}", line=line, column=column)]
+        ) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
         raise SpecError(file, [Problem(f"invalid YAML: {exc}")]) from None
 
 
 def _problem(err: Any, data: Any) -> Problem:
     loc = tuple(err["loc"])
-    path, node, key_pos, value_pos = _locate(data, loc)
+    path, _node, key_pos, value_pos = _locate(data, loc)
     kind = err["type"]
     value = err.get("input")
     hint = None
@@ -111,7 +113,9 @@ def _show(value: Any) -> str:
 Position = tuple[int, int] | None
 
 
-def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], Any, Position, Position]:
+def _locate(
+    data: Any, loc: tuple[Any, ...]
+) -> tuple[tuple[str | int, ...], Any, Position, Position]:
     """Follow a pydantic location through the YAML tree: (path, node, key pos, value pos)."""
     node = data
     path: list[str | int] = []

@@ -259,7 +259,12 @@ class EnvironmentSpec(_Model):
         if self.tier:
             return self.tier
         known = {"production", "staging", "testing", "development"}
-        aliases = {"prod": "production", "stage": "staging", "test": "testing", "dev": "development"}
+        aliases = {
+            "prod": "production",
+            "stage": "staging",
+            "test": "testing",
+            "dev": "development",
+        }
         return self.name if self.name in known else aliases.get(self.name, "other")
 
 
@@ -361,14 +366,18 @@ class CredentialsSpec(_Model):
     )
 
 
+Platform = Literal["jenkins", "gitlab"]
+PLATFORMS: tuple[Platform, ...] = ("jenkins", "gitlab")
+
+
 class CISpec(_Model):
     style: Literal["library", "standalone"] = Field(
         "standalone",
         description="`library`: thin files using our Jenkins shared library and GitLab "
         "templates; `standalone`: everything inline.",
     )
-    platforms: list[Literal["jenkins", "gitlab"]] = Field(
-        default_factory=lambda: ["jenkins", "gitlab"], description="CI files to generate."
+    platforms: list[Platform] = Field(
+        default_factory=lambda: list(PLATFORMS), description="CI files to generate."
     )
     jenkins_library: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = Field(
         "lepton-ci", description="Name of our shared library in Jenkins' Global Pipeline Libraries."

@@ -1,6 +1,6 @@
-"""The field reference of lepton.yaml as Markdown, generated from the model (docs/spec-reference.md).
+"""The lepton.yaml field reference as Markdown, generated from the model.
 
-    python -m lepton_ci.spec.reference > docs/spec-reference.md
+python -m lepton_ci.spec.reference > docs/spec-reference.md
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def reference_markdown() -> str:
             pattern = _pattern(info)
             if pattern and pattern in PATTERN_HELP:
                 desc = (desc + " " if desc else "") + f"Must be {PATTERN_HELP[pattern]}."
-            lines.append(f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {desc} |")
+            lines.append(
+                f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {desc} |"
+            )
             for sub in _models(info.annotation):
                 if sub not in seen:
                     is_list = typing.get_origin(info.annotation) is list

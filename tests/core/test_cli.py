@@ -14,7 +14,9 @@ from lepton_ci.cli import COMMANDS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def lepton(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def lepton(
+    *args: str, cwd: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lepton_ci", *args],
         cwd=cwd,
@@ -68,7 +70,10 @@ def test_pipeline_shows_jobs_and_their_exact_commands(tmp_path: Path) -> None:
     )
     out = lepton("pipeline", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "deploy-production  (needs register, image-push, deploy-staging; manual approval" in out.stdout
+    assert (
+        "deploy-production  (needs register, image-push, deploy-staging; manual approval"
+        in out.stdout
+    )
     assert "$ lepton-ci evaluate --junit .lepton/run/evaluate/junit.xml" in out.stdout
     data = json.loads(lepton("pipeline", "--format", "json", cwd=tmp_path).stdout)
     assert [j["name"] for j in data["jobs"]][-1] == "metrics-push"
@@ -84,7 +89,8 @@ def test_the_spec_reference_in_docs_is_generated_from_the_model() -> None:
 
     committed = (ROOT / "docs" / "spec-reference.md").read_text()
     assert committed == reference_markdown(), (
-        "docs/spec-reference.md is stale: python -m lepton_ci.spec.reference > docs/spec-reference.md"
+        "docs/spec-reference.md is stale: "
+        "python -m lepton_ci.spec.reference > docs/spec-reference.md"
     )
 
 

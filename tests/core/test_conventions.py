@@ -4,8 +4,8 @@ template partial, GitLab job, Groovy var, golden case or documentation fails her
 from __future__ import annotations
 
 import ast
-import re
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,10 @@ from lepton_ci.pipeline.build import STEPS
 from tests.golden.cases import CASES
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md")) + (ROOT / "README.md").read_text()
+DOCS = (
+    "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    + (ROOT / "README.md").read_text()
+)
 
 
 def camel(step: str) -> str:
@@ -42,10 +45,17 @@ def test_every_step_has_a_template_partial_a_component_and_a_hidden_gitlab_job(s
 def test_every_step_appears_in_a_golden_case_and_in_the_docs(step: str) -> None:
     assert any(job.step == step for case in CASES for job in case.pipeline.jobs)
     command = next(
-        " ".join(cmd[:3]) for case in CASES for job in case.pipeline.jobs for cmd in job.commands
+        " ".join(cmd[:3])
+        for case in CASES
+        for job in case.pipeline.jobs
+        for cmd in job.commands
         if job.step == step
     )
-    words = command.split()[:3] if command.split()[1] in {"models", "image", "metrics"} else command.split()[:2]
+    words = (
+        command.split()[:3]
+        if command.split()[1] in {"models", "image", "metrics"}
+        else command.split()[:2]
+    )
     assert " ".join(words) in DOCS, f"`{' '.join(words)}` is not documented"
 
 

@@ -38,7 +38,7 @@ def test_init_writes_a_spec_from_what_the_repo_shows_then_renders(repo: Path) ->
     assert out.returncode == 0, out.stderr
     assert "wrote lepton.yaml" in out.stdout
     spec = (repo / "lepton.yaml").read_text()
-    assert "entrypoint: \"train:train\"" in spec and "entrypoint: \"evaluate:evaluate\"" in spec
+    assert 'entrypoint: "train:train"' in spec and 'entrypoint: "evaluate:evaluate"' in spec
     assert 'data: ["data"]' in spec
     for name in GENERATED:
         text = (repo / name).read_text()
@@ -126,6 +126,8 @@ def test_a_spec_elsewhere_is_named_in_headers_and_commands(repo: Path) -> None:
 def test_pre_commit_hook_runs_the_drift_check() -> None:
     from ruamel.yaml import YAML
 
-    hooks = YAML(typ="safe").load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
+    hooks = YAML(typ="safe").load(
+        (Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text()
+    )
     (hook,) = [h for h in hooks if h["id"] == "lepton-ci-render-check"]
     assert hook["entry"] == "lepton-ci render --check"

@@ -59,13 +59,19 @@ def test_default_branch_runs_every_job_in_model_order(pipeline: Pipeline, tmp_pa
     assert all(r.status == "passed" for r in result.results)
 
 
-def test_feature_branches_only_train_evaluate_and_report(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_feature_branches_only_train_evaluate_and_report(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
     run_pipeline(scripted(pipeline, {}), tmp_path, branch="feature/x", approve=lambda job: True)
     assert order(tmp_path) == ["train", "evaluate", "metrics-push"]
 
 
-def test_without_approval_production_waits_and_the_run_says_so(pipeline: Pipeline, tmp_path: Path) -> None:
-    result = run_pipeline(scripted(pipeline, {}), tmp_path, branch="main", approve=lambda job: False)
+def test_without_approval_production_waits_and_the_run_says_so(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    result = run_pipeline(
+        scripted(pipeline, {}), tmp_path, branch="main", approve=lambda job: False
+    )
     assert "deploy-production" not in order(tmp_path)
     assert "deploy-staging" in order(tmp_path)
     with pytest.raises(StepError, match="deploy-production needs approval"):
@@ -87,7 +93,9 @@ def test_a_failing_gate_stops_the_pipeline_but_metrics_are_still_pushed(
     assert statuses["register"] == "not-run" and statuses["deploy-staging"] == "not-run"
 
 
-def test_a_job_that_does_not_produce_its_artifacts_fails(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_a_job_that_does_not_produce_its_artifacts_fails(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
     result = run_pipeline(
         scripted(pipeline, {"train": "print('forgot to save the model')"}),
         tmp_path,
@@ -103,7 +111,11 @@ def test_from_until_and_only_select_stages(pipeline: Pipeline) -> None:
         plan = select_jobs(pipeline, trigger="push", branch="main", **kw)  # type: ignore[arg-type]
         return [job.name for job, skip in plan if skip is None]
 
-    assert running(start="register", until="image-push") == ["register", "image-build", "image-push"]
+    assert running(start="register", until="image-push") == [
+        "register",
+        "image-build",
+        "image-push",
+    ]
     assert running(only=("evaluate",)) == ["evaluate"]
 
 
@@ -122,7 +134,9 @@ def test_unknown_stage_names_are_errors(pipeline: Pipeline) -> None:
 
 def test_release_tags_run_the_whole_path_other_tags_nothing(pipeline: Pipeline) -> None:
     def running(tag: str) -> list[str]:
-        return [job.name for job, skip in select_jobs(pipeline, trigger="tag", branch=tag) if not skip]
+        return [
+            job.name for job, skip in select_jobs(pipeline, trigger="tag", branch=tag) if not skip
+        ]
 
     assert running("v1.2.0") == list(pipeline.stages)
     assert running("experiment-3") == []

@@ -1,4 +1,4 @@
-"""The CLI starts fast: --help and the generator import neither torch, docker, mlflow nor kubernetes."""
+"""The CLI starts fast: --help and the generator import no torch, docker, mlflow, kubernetes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ try:
     main({args!r})
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})), file=sys.__stderr__)
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})
+print(json.dumps(heavy), file=sys.__stderr__)
 """
 
 

@@ -59,7 +59,11 @@ def test_init_runs_from_a_fresh_venv_outside_the_source_tree(wheel: Path, tmp_pa
     assert out.returncode == 0, out.stderr
     assert (repo / "Jenkinsfile").exists() and (repo / ".gitlab-ci.yml").exists()
     where = subprocess.run(
-        [str(venv / "bin/python"), "-c", "import lepton_ci.resources as r; print(r.template_dir())"],
+        [
+            str(venv / "bin/python"),
+            "-c",
+            "import lepton_ci.resources as r; print(r.template_dir())",
+        ],
         cwd=repo,
         capture_output=True,
         text=True,

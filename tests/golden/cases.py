@@ -63,4 +63,6 @@ class Case:
         return list(self.spec.ci.platforms)
 
 
-CASES = sorted((Case(d) for d in HERE.iterdir() if (d / "lepton.yaml").is_file()), key=lambda c: c.name)
+CASES = sorted(
+    (Case(d) for d in HERE.iterdir() if (d / "lepton.yaml").is_file()), key=lambda c: c.name
+)

@@ -24,22 +24,30 @@ def model_commands(case: Case) -> list[tuple[str, str]]:
 
 def split_lines(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """A multi-line `sh` script counts as its lines, in order."""
-    return [(job, line.strip()) for job, text in pairs for line in text.splitlines() if line.strip()]
+    return [
+        (job, line.strip()) for job, text in pairs for line in text.splitlines() if line.strip()
+    ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", [c for c in CASES if "jenkins" in c.platforms], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if "jenkins" in c.platforms], ids=lambda c: c.name
+)
 def test_jenkinsfile_runs_the_model_commands(case: Case) -> None:
     from tests.jenkins.extract import jenkins_commands
 
     text = case.expected_text("Jenkinsfile")
     assert text is not None, "golden Jenkinsfile missing"
     library = ROOT / "jenkins" if case.style == "library" else None
-    got = split_lines(jenkins_commands(text, library_dir=library, branch=case.pipeline.default_branch))
+    got = split_lines(
+        jenkins_commands(text, library_dir=library, branch=case.pipeline.default_branch)
+    )
     assert got == model_commands(case)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if "gitlab" in c.platforms], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if "gitlab" in c.platforms], ids=lambda c: c.name
+)
 def test_gitlab_ci_runs_the_model_commands(case: Case) -> None:
     from tests.gitlab.extract import gitlab_commands
 
