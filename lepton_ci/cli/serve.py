@@ -1,0 +1,107 @@
+"""`lepton-ci serve`: serve the trained model over HTTP (the image's entrypoint)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import click
+
+from lepton_ci.cli.options import run_dir_option
+from lepton_ci.layout import RunLayout
+
+
+def _model_version(run_dir: str) -> str | None:
+    """LEPTON_MODEL_VERSION from the register step's dotenv, when it exists."""
+    path = Path(str(RunLayout(root=PurePosixPath(run_dir)).model_env))
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "LEPTON_MODEL_VERSION":
+            return value.strip().strip("'\"") or None
+    return None
+
+
+@click.command("serve")
+@click.option(
+    "--spec",
+    "spec_path",
+    default="lepton.yaml",
+    envvar="LEPTON_SPEC",
+    type=click.Path(dir_okay=False),
+    help="Spec for defaults (serve.*, image.port); optional, not needed in the image.",
+)
+@run_dir_option
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Artifact directory (default: RUN_DIR/train).",
+)
+@click.option("--host", envvar="LEPTON_SERVE_HOST", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    envvar="LEPTON_SERVE_PORT",
+    type=int,
+    help="Port (default: image.port from the spec, else 8080).",
+)
+@click.option("--max-batch", type=click.IntRange(1, 65536), help="Most inputs per request.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--entrypoint", help="Custom predictor `module:function(model_dir)`.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    envvar="LEPTON_TORCH_THREADS",
+    help="torch intra-op threads per worker (default: CPUs / workers).",
+)
+@click.option(
+    "--model-version",
+    envvar="LEPTON_MODEL_VERSION",
+    help="Registry version reported in responses and metrics.",
+)
+@click.option(
+    "--graceful-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight requests may take to finish after SIGTERM.",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(
+    spec_path: str,
+    run_dir: str,
+    model_dir: Path | None,
+    host: str,
+    port: int | None,
+    max_batch: int | None,
+    workers: int | None,
+    entrypoint: str | None,
+    threads: int | None,
+    model_version: str | None,
+    graceful_timeout: float,
+    access_log: bool,
+) -> None:
+    """Verify the artifact against its manifest, then serve /predict, /healthz, /readyz and
+    /metrics until SIGTERM (in-flight requests are drained)."""
+    from lepton_ci.serve.config import ServeConfig
+    from lepton_ci.serve.server import serve as run
+
+    serve_spec, default_port = None, 8080
+    if Path(spec_path).is_file():
+        from lepton_ci.spec.loader import load_spec
+
+        spec = load_spec(spec_path)
+        serve_spec, default_port = spec.serve, spec.image.port
+    run(
+        ServeConfig(
+            model_dir=model_dir or Path(str(RunLayout(root=PurePosixPath(run_dir)).train_dir)),
+            host=host,
+            port=port or default_port,
+            max_batch=max_batch or (serve_spec.max_batch if serve_spec else 256),
+            workers=workers or (serve_spec.workers if serve_spec else 1),
+            entrypoint=entrypoint or (serve_spec.entrypoint if serve_spec else None),
+            threads=threads,
+            model_version=model_version or _model_version(run_dir),
+            graceful_timeout=graceful_timeout,
+            access_log=access_log,
+        )
+    )

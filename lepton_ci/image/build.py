@@ -1,0 +1,199 @@
+"""`lepton-ci image build`: render, assemble the context, build through the Docker API."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lepton_ci.console import info
+from lepton_ci.errors import LeptonError, StepError
+from lepton_ci.image import docker_api
+from lepton_ci.image.naming import image_tags, read_dotenv, repository, source_info, write_dotenv
+from lepton_ci.layout import RunLayout
+from lepton_ci.spec.model import IMAGE_REF, Spec
+
+WHEEL_ENV = "LEPTON_CI_WHEEL"
+BASE_ENV = "LEPTON_IMAGE_BASE"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    references: list[str]  # repository:tag, primary first
+    labels: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _run_layout(run_dir: Path) -> RunLayout:
+    return RunLayout(root=PurePosixPath(run_dir))
+
+
+def lepton_wheel(value: str | None, workdir: Path) -> Path | None:
+    """The lepton-ci wheel to install in the image: a path, ``auto`` (build one from this
+    checkout with ``pip wheel --no-deps``), or None (install from the package index)."""
+    value = value or os.environ.get(WHEEL_ENV) or None
+    if value is None:
+        return None
+    if value != "auto":
+        path = Path(value)
+        if not path.is_file() or path.suffix != ".whl":
+            raise LeptonError(
+                f"lepton-ci wheel {value} not found", hint="pass a .whl file or `auto`"
+            )
+        return path
+    from lepton_ci.resources import _PACKAGE
+
+    checkout = _PACKAGE.parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise LeptonError(
+            "`--lepton-wheel auto` needs lepton-ci running from a source checkout",
+            hint="pass the path of a lepton-ci wheel instead",
+        )
+    info(f"building the lepton-ci wheel from {checkout}", step="image")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            str(checkout),
+            "-w",
+            str(workdir),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise StepError(f"pip wheel failed:\n{proc.stderr.strip()[-2000:]}")
+    return next(workdir.glob("lepton_ci-*.whl"))
+
+
+def build_image(
+    spec: Spec,
+    *,
+    root: Path = Path("."),
+    run_dir: Path = Path(".lepton/run"),
+    model_dir: Path | None = None,
+    wheel: str | None = None,
+    offline: bool | None = None,
+    model_version: str | None = None,
+    no_cache: bool = False,
+    base: str | None = None,
+) -> BuildResult:
+    """Build the image; tag it; write ``image/build.env``. ``offline`` (default: when a wheel
+    is given) makes pip in the build use only the wheel and the base image's packages.
+    ``base`` (or env LEPTON_IMAGE_BASE) replaces ``image.base`` through the BASE_IMAGE build
+    arg, so the committed Dockerfile stays valid (a mirror, an air-gapped base)."""
+    import time
+
+    from lepton_ci.image.context import build_context
+    from lepton_ci.render.docker import render_dockerfile, render_dockerignore
+    from lepton_ci.runtime.manifest import manifest_digest, verify_artifacts
+
+    layout = _run_layout(run_dir)
+    model_dir = model_dir or Path(str(layout.train_dir))
+    verify_artifacts(model_dir)
+    registered = read_dotenv(Path(str(layout.model_env)))
+    version = model_version or registered.get("LEPTON_MODEL_VERSION")
+    source = source_info(root)
+    repo = repository(spec)
+    refs = [f"{repo}:{tag}" for tag in image_tags(spec, model_version=version, source=source)]
+    labels_args = {
+        "LEPTON_SOURCE_URL": source.url or "unknown",
+        "LEPTON_GIT_SHA": source.commit or "unknown",
+        "LEPTON_MODEL_VERSION": version or "unregistered",
+        "LEPTON_MANIFEST_DIGEST": manifest_digest(model_dir),
+    }
+    base = base or os.environ.get(BASE_ENV) or None
+    buildargs = dict(labels_args)
+    if base:
+        if not re.match(IMAGE_REF, base):
+            raise LeptonError(f"base image {base!r} is not an image reference")
+        buildargs["BASE_IMAGE"] = base
+    cli = docker_api.client()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lepton-wheel-") as tmp:
+        wheel_path = lepton_wheel(wheel, Path(tmp))
+        no_index = offline if offline is not None else wheel_path is not None
+        context = build_context(
+            root,
+            dockerfile=render_dockerfile(spec),
+            dockerignore=render_dockerignore(spec),
+            model_dir=model_dir,
+            wheel=wheel_path,
+        )
+        info(f"building {refs[0]} (base {base or spec.image.base})", step="image")
+        image_id = docker_api.with_retries(
+            lambda: _stream_build(
+                cli,
+                context,
+                refs[0],
+                {**buildargs, "PIP_NO_INDEX": "1" if no_index else "0"},
+                no_cache=no_cache,
+            ),
+            what="docker build",
+            attempts=1,
+        )
+    image = cli.images.get(image_id)
+    for ref in refs[1:]:
+        name, _, tag = ref.rpartition(":")
+        image.tag(name, tag)
+    seconds = time.monotonic() - started
+    info(f"built {image_id[:19]} as {', '.join(refs)} in {seconds:.1f}s", step="image")
+    write_dotenv(
+        Path(str(layout.image_build_env)),
+        {"LEPTON_IMAGE_ID": image_id, "LEPTON_IMAGE_TAGS": ",".join(refs)},
+    )
+    return BuildResult(image_id=image_id, references=refs, labels=image.labels, seconds=seconds)
+
+
+def _stream_build(
+    cli: Any, context: Any, tag: str, buildargs: dict[str, str], *, no_cache: bool = False
+) -> str:
+    """Run the build, echoing its output line by line; the image id, or StepError."""
+    import docker.errors
+
+    context.seek(0)
+    image_id: str | None = None
+    tail: list[str] = []
+    try:
+        stream = cli.api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            buildargs=buildargs,
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            nocache=no_cache,
+        )
+        for chunk in stream:
+            if "stream" in chunk:
+                for line in chunk["stream"].splitlines():
+                    if line.strip():
+                        info(line.rstrip(), step="image")
+                        tail = [*tail[-19:], line.rstrip()]
+            if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise StepError(
+                    f"docker build failed: {detail.strip()}\n  last output:\n    "
+                    + "\n    ".join(tail[-10:])
+                )
+    except docker.errors.APIError as exc:
+        raise StepError(f"docker build failed: {exc.explanation or exc}") from None
+    if image_id is None:
+        raise StepError("docker build finished without reporting an image id")
+    return image_id

@@ -1,0 +1,125 @@
+"""The Docker adapter: client, error translation, redaction, retries and credentials.
+
+Every error from the engine or a registry becomes a :class:`ServerError` carrying the server's
+last words, with registry credentials redacted. Credentials travel only in API calls
+(``auth_config``), never in argv, logs, files or messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from lepton_ci.console import info
+from lepton_ci.errors import MissingDependency, ServerError
+
+T = TypeVar("T")
+
+USER_ENV = "LEPTON_REGISTRY_USER"
+PASSWORD_ENV = "LEPTON_REGISTRY_PASSWORD"
+
+TRANSIENT = re.compile(
+    r"\b(500|502|503|504)\b|internal server error|bad gateway|service unavailable|"
+    r"gateway time-?out|connection reset|broken pipe|\bEOF\b|i/o timeout|timed? ?out|"
+    r"connection refused|too many requests|\b429\b|TLS handshake timeout",
+    re.I,
+)
+PERMANENT = re.compile(
+    r"unauthori[sz]ed|authentication required|denied|forbidden|\b40[134]\b|not found|"
+    r"name unknown|manifest invalid|manifest unknown|blob unknown|invalid reference",
+    re.I,
+)
+
+
+def client() -> Any:
+    """A Docker client from the environment (DOCKER_HOST, ...)."""
+    try:
+        import docker
+    except ImportError:
+        raise MissingDependency("docker", "docker") from None
+    try:
+        cli = docker.from_env(timeout=600)
+        cli.ping()
+    except Exception as exc:
+        raise ServerError(
+            f"cannot reach the Docker engine: {_first_line(exc)}",
+            hint="start it (bash .ci/services starts dockerd locally) or set DOCKER_HOST",
+        ) from None
+    return cli
+
+
+def registry_credentials() -> dict[str, str] | None:
+    """``auth_config`` from LEPTON_REGISTRY_USER / LEPTON_REGISTRY_PASSWORD, or None: the
+    Docker SDK then uses the docker config (``~/.docker/config.json``, credential helpers)."""
+    user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
+    if user and password:
+        return {"username": user, "password": password}
+    return None
+
+
+def secrets(auth: dict[str, str] | None) -> list[str]:
+    """Every form in which the credentials could echo back in a server message."""
+    values = [v for v in (auth or {}).values() if v and len(v) >= 4]
+    if auth and auth.get("username") and auth.get("password"):
+        pair = f"{auth['username']}:{auth['password']}".encode()
+        values.append(base64.b64encode(pair).decode())
+    for key in (PASSWORD_ENV,):
+        if os.environ.get(key):
+            values.append(os.environ[key])
+    return sorted(set(values), key=len, reverse=True)
+
+
+def redact(text: str, hidden: Iterable[str]) -> str:
+    for value in hidden:
+        text = text.replace(value, "***")
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    return text.splitlines()[-1][:500] if text else type(exc).__name__
+
+
+def is_transient(message: str) -> bool:
+    return bool(TRANSIENT.search(message)) and not PERMANENT.search(message)
+
+
+def with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    hidden: Iterable[str] = (),
+    attempts: int = 4,
+    backoff: float = 1.0,
+) -> T:
+    """Run ``action``; retry transient failures with exponential backoff; raise ServerError."""
+    hidden = list(hidden)
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except ServerError as exc:
+            message = exc.message
+        except Exception as exc:
+            try:
+                import docker.errors
+                import requests.exceptions
+            except ImportError:  # pragma: no cover
+                raise
+            if not isinstance(
+                exc, docker.errors.DockerException | requests.exceptions.RequestException
+            ):
+                raise
+            message = redact(f"{what} failed: {_first_line(exc)}", hidden)
+        message = redact(message, hidden)
+        if attempt == attempts or not is_transient(message):
+            raise ServerError(
+                message if attempt == 1 else f"{message} (after {attempt} attempts)"
+            ) from None
+        delay = backoff * 2 ** (attempt - 1)
+        info(f"{message}; retrying in {delay:g}s (attempt {attempt + 1}/{attempts})", step="image")
+        time.sleep(delay)
+    raise AssertionError("unreachable")

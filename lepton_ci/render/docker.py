@@ -1,0 +1,116 @@
+"""The model image's Dockerfile and .dockerignore, rendered from the spec (pure functions).
+
+Layers are ordered for the build cache (base, system packages, Python dependencies, code,
+model artifact), so a model-only change rebuilds and pushes only the artifact layer. Every spec
+value is escaped for the Dockerfile construct it lands in; see the filters below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable
+
+from lepton_ci.render.escape import Safe, environment, render_template
+from lepton_ci.spec.model import Spec
+
+MODEL_DIR = "/app/model"
+"""Where the trained artifact lives inside the image."""
+VENV_PYTHON = "/opt/lepton/venv/bin/python"
+WHEELS_DIR = ".lepton/wheels"
+"""Build-context folder for a local lepton-ci wheel (offline builds); may be empty."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def docker_str(value: object) -> Safe:
+    """A double-quoted Dockerfile word (LABEL/ENV values): no variable substitution, one line.
+
+    Dockerfile words expand ``$VAR`` and treat ``\\`` as an escape, even inside double quotes;
+    control characters (newlines would end the instruction) become spaces.
+    """
+    text = _CONTROL.sub(" ", str(value))
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return Safe(f'"{text}"')
+
+
+def docker_json(argv: Iterable[object]) -> Safe:
+    """An exec-form array (ENTRYPOINT/CMD/HEALTHCHECK): JSON, never run by a shell."""
+    return Safe(json.dumps([str(a) for a in argv], ensure_ascii=True))
+
+
+def sh_words(values: Iterable[object]) -> Safe:
+    """Shell words for a shell-form RUN line; a control character would break the Dockerfile."""
+    words = []
+    for value in values:
+        text = str(value)
+        if _CONTROL.search(text):
+            raise ValueError(f"{text!r} contains a control character")
+        words.append(shlex.quote(text))
+    return Safe(" ".join(words))
+
+
+def _filters() -> None:
+    env = environment()
+    env.filters.setdefault("docker_str", docker_str)
+    env.filters.setdefault("docker_json", docker_json)
+    env.filters.setdefault("sh_words", sh_words)
+
+
+def lepton_requirement(spec: Spec) -> str:
+    """The pinned lepton-ci requirement installed in the image, always with the serve extra."""
+    name = spec.lepton_ci.package.split("[", 1)[0]
+    return f"{name}[serve]=={spec.lepton_ci.version}"
+
+
+def serve_command(spec: Spec) -> list[str]:
+    """The image's ENTRYPOINT (exec form): self-contained, no spec file needed at run time.
+
+    Host and port come from LEPTON_SERVE_HOST / LEPTON_SERVE_PORT, so a deployer can move the
+    port (containers share the host network) without changing the image.
+    """
+    argv = ["lepton-ci", "serve", "--model-dir", MODEL_DIR]
+    argv += ["--max-batch", str(spec.serve.max_batch), "--workers", str(spec.serve.workers)]
+    if spec.serve.entrypoint:
+        argv += ["--entrypoint", spec.serve.entrypoint]
+    return argv
+
+
+def unpinned_system(packages: Iterable[str]) -> list[str]:
+    """Debian packages without ``=version`` (hadolint DL3008)."""
+    return [p for p in packages if "=" not in p]
+
+
+def unpinned_pip(requirements: Iterable[str]) -> list[str]:
+    """pip requirements without any version specifier or direct URL (hadolint DL3013)."""
+    return [r for r in requirements if not re.search(r"[<>=~!@]", r.split(";", 1)[0])]
+
+
+def render_dockerfile(spec: Spec) -> str:
+    """The Dockerfile body (without the generated-file header)."""
+    _filters()
+    pip_args: list[str] = []
+    if spec.lepton_ci.index_url:
+        pip_args += ["--extra-index-url", spec.lepton_ci.index_url]
+    pip_args += [lepton_requirement(spec), *spec.image.pip]
+    return render_template(
+        "docker/Dockerfile.j2",
+        base=spec.image.base,
+        system=list(spec.image.system),
+        unpinned_system=unpinned_system(spec.image.system),
+        unpinned_pip=unpinned_pip(spec.image.pip),
+        pip_args=pip_args,
+        port=spec.image.port,
+        healthcheck=[VENV_PYTHON, "-m", "lepton_ci.serve.healthcheck"],
+        entrypoint=serve_command(spec),
+        title=spec.project.name,
+        model=spec.model_name,
+        lepton_version=spec.lepton_ci.version,
+    )
+
+
+def render_dockerignore(spec: Spec) -> str:
+    """The .dockerignore body (without the generated-file header)."""
+    _filters()
+    return render_template("docker/dockerignore.j2")

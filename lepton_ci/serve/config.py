@@ -1,0 +1,63 @@
+"""What `lepton-ci serve` needs to know, resolved from options, environment and the spec."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_threads(workers: int) -> int:
+    """Intra-op torch threads per worker: the CPUs this process may use, shared by workers."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_batch: int = 256
+    entrypoint: str | None = None
+    workers: int = 1
+    threads: int | None = None  # torch intra-op threads; None: default_threads(workers)
+    model_version: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+    graceful_timeout: float = 30.0
+    access_log: bool = False
+
+    @property
+    def torch_threads(self) -> int:
+        return self.threads or default_threads(self.workers)
+
+    # Worker processes (workers > 1) rebuild the config from these variables.
+    def to_env(self) -> dict[str, str]:
+        env = {
+            "LEPTON_SERVE_MODEL_DIR": str(self.model_dir),
+            "LEPTON_SERVE_MAX_BATCH": str(self.max_batch),
+            "LEPTON_SERVE_WORKERS": str(self.workers),
+            "LEPTON_SERVE_THREADS": str(self.torch_threads),
+            "LEPTON_SERVE_MAX_BODY": str(self.max_body_bytes),
+        }
+        if self.entrypoint:
+            env["LEPTON_SERVE_ENTRYPOINT"] = self.entrypoint
+        if self.model_version:
+            env["LEPTON_MODEL_VERSION"] = self.model_version
+        return env
+
+    @classmethod
+    def from_env(cls) -> ServeConfig:
+        env = os.environ
+        return cls(
+            model_dir=Path(env["LEPTON_SERVE_MODEL_DIR"]),
+            max_batch=int(env.get("LEPTON_SERVE_MAX_BATCH", "256")),
+            entrypoint=env.get("LEPTON_SERVE_ENTRYPOINT") or None,
+            workers=int(env.get("LEPTON_SERVE_WORKERS", "1")),
+            threads=int(env["LEPTON_SERVE_THREADS"]) if env.get("LEPTON_SERVE_THREADS") else None,
+            model_version=env.get("LEPTON_MODEL_VERSION") or None,
+            max_body_bytes=int(env.get("LEPTON_SERVE_MAX_BODY", str(32 * 1024 * 1024))),
+        )

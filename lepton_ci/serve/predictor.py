@@ -1,0 +1,129 @@
+"""Turning request inputs into model outputs: the default TorchScript predictor and custom ones.
+
+A custom predictor is ``spec.serve.entrypoint = "package.module:load"`` where
+``load(model_dir: Path)`` returns either a callable ``(inputs: list) -> outputs`` or an object
+with ``predict(inputs)``. It may return ``{"outputs": ..., "predictions": ...}`` or just outputs.
+Raise :class:`BadInput` for inputs the model cannot take; it becomes a 422 with your message.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lepton_ci.errors import LeptonError, MissingDependency
+
+
+class BadInput(ValueError):
+    """The request's inputs cannot be fed to the model (message is shown to the client)."""
+
+
+class ModelLoadError(LeptonError):
+    """The model in the artifact could not be loaded."""
+
+
+Predict = Callable[[list[Any]], dict[str, Any]]
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("torch", "serve") from None
+    return torch
+
+
+class TorchScriptPredictor:
+    """``model.pt`` loaded with ``torch.jit.load``, called on a float32 batch of the inputs.
+
+    Outputs with a class dimension (``[batch, classes]``, classes > 1) predict the argmax;
+    otherwise predictions equal outputs.
+    """
+
+    def __init__(self, model_dir: Path, *, threads: int, filename: str = "model.pt") -> None:
+        torch = _import_torch()
+        self._torch = torch
+        path = Path(model_dir) / filename
+        if not path.is_file():
+            raise ModelLoadError(
+                f"{path} not found",
+                hint="save a TorchScript model as model.pt (TrainContext.save_torchscript) "
+                "or set serve.entrypoint in lepton.yaml",
+            )
+        self.threads = threads
+        torch.set_num_threads(threads)
+        try:
+            self.module = torch.jit.load(str(path), map_location="cpu").eval()
+        except Exception as exc:  # torch raises RuntimeError/ValueError subclasses
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"cannot load {path} with torch.jit.load: {first}") from None
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: list[Any]) -> dict[str, Any]:
+        torch = self._torch
+        try:
+            batch = torch.as_tensor(inputs, dtype=torch.float32)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise BadInput(
+                "`inputs` must be a list of numbers or of equally shaped numeric arrays "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
+        if batch.dim() == 0:
+            raise BadInput("`inputs` must be a list, one entry per example")
+        with self._lock, torch.inference_mode():
+            # OpenMP thread counts are per calling thread: set them where inference runs
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
+            try:
+                output = self.module(batch)
+            except RuntimeError as exc:
+                shape = list(batch.shape)
+                raise BadInput(
+                    f"the model cannot take inputs of shape {shape}: {_last_line(str(exc))}"
+                ) from None
+        if isinstance(output, tuple | list):
+            output = output[0]
+        outputs = output.tolist()
+        if output.dim() == 2 and output.shape[1] > 1:
+            predictions = output.argmax(dim=1).tolist()
+        else:
+            predictions = outputs
+        return {"outputs": outputs, "predictions": predictions}
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "error"
+
+
+def load_predictor(model_dir: Path, *, entrypoint: str | None, threads: int) -> Predict:
+    """The predictor for an artifact: the spec's entrypoint, or the default TorchScript one."""
+    if entrypoint is None:
+        return TorchScriptPredictor(model_dir, threads=threads)
+    module_name, _, attr = entrypoint.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelLoadError(
+            f"serve.entrypoint {entrypoint!r} cannot be imported: {exc}",
+            hint="the module must be importable from the working directory (PYTHONPATH)",
+        ) from None
+    loaded = factory(Path(model_dir))
+    call = getattr(loaded, "predict", loaded)
+    if not callable(call):
+        raise ModelLoadError(f"serve.entrypoint {entrypoint!r} returned a non-callable predictor")
+
+    def predict(inputs: list[Any]) -> dict[str, Any]:
+        result = call(inputs)
+        if isinstance(result, dict) and "outputs" in result:
+            return {
+                "outputs": result["outputs"],
+                "predictions": result.get("predictions", result["outputs"]),
+            }
+        result = result.tolist() if hasattr(result, "tolist") else result
+        return {"outputs": result, "predictions": result}
+
+    return predict

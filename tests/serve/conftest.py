@@ -1,0 +1,1 @@
+from tests.services import tiny_model  # noqa: F401
