@@ -32,7 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("lepton_ci.cli.image:image", "Build and push the model image."),
     "serve": ("lepton_ci.cli.serve:serve", "Serve the model over HTTP (the image entrypoint)."),
     "deploy": ("lepton_ci.cli.deploy:deploy", "Deploy to an environment, rolling back on failure."),
-    "rollback": ("lepton_ci.cli.deploy:rollback", "Roll an environment back to an earlier version."),
+    "rollback": (
+        "lepton_ci.cli.deploy:rollback",
+        "Roll an environment back to an earlier version.",
+    ),
     "run": ("lepton_ci.cli.run:run", "Run the pipeline locally, as CI would."),
     "jenkins": ("lepton_ci.cli.jenkins:jenkins", "Sync, trigger and lint on a Jenkins controller."),
     "gitlab": ("lepton_ci.cli.gitlab:gitlab", "Lint, trigger, schedule and report on GitLab."),

@@ -19,7 +19,9 @@ def _report(outcomes: dict[str, Outcome]) -> None:
         click.echo(f"  {path}: {outcome.value}")
     kept = [p for p, o in outcomes.items() if o is Outcome.KEPT]
     if kept:
-        click.echo(f"kept {len(kept)} file(s) changed by hand: {', '.join(kept)} (--force overwrites)")
+        click.echo(
+            f"kept {len(kept)} file(s) changed by hand: {', '.join(kept)} (--force overwrites)"
+        )
 
 
 @click.command()

@@ -42,9 +42,13 @@ def generated_files(
     pipeline: Pipeline = build_pipeline(spec, spec_path)
     files: list[GeneratedFile] = []
     if "jenkins" in spec.ci.platforms:
-        files.append(GeneratedFile("Jenkinsfile", render_jenkinsfile(pipeline, options), "//", spec_path))
+        files.append(
+            GeneratedFile("Jenkinsfile", render_jenkinsfile(pipeline, options), "//", spec_path)
+        )
     if "gitlab" in spec.ci.platforms:
-        files.append(GeneratedFile(".gitlab-ci.yml", render_gitlab_ci(pipeline, options), "#", spec_path))
+        files.append(
+            GeneratedFile(".gitlab-ci.yml", render_gitlab_ci(pipeline, options), "#", spec_path)
+        )
     files.append(GeneratedFile("Dockerfile", render_dockerfile(spec), "#", spec_path))
     files.append(GeneratedFile(".dockerignore", render_dockerignore(spec), "#", spec_path))
     for extra in _extra_outputs():
