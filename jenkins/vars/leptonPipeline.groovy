@@ -8,8 +8,9 @@ import io.leptonci.LeptonStages
  *   train -> evaluate (JUnit) -> register -> build image -> push image
  *         -> deploy <env>... (approval first where asked) -> push metrics (always)
  *
- * Commit builds and change requests train, evaluate and push metrics; the default branch and
- * the scheduled retraining build run the whole path. Every stage takes its own agent (stashes
+ * Commit builds and change requests train, evaluate and push metrics; the default branch,
+ * release tags (`releaseTags`, a glob) and the scheduled retraining build run the whole path;
+ * other tag builds run nothing. Every stage takes its own agent (stashes
  * carry the run directory between them); approvals wait without holding an executor. A stage
  * is skipped when LEPTON_<STEP>_DISABLED is set. Help: leptonPipeline.txt.
  */
@@ -34,6 +35,7 @@ void call(Map config = [:]) {
                 when {
                     expression { !env.LEPTON_TRAIN_DISABLED }
                     expression { currentBuild.currentResult == 'SUCCESS' }
+                    expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
                 steps {
                     script {
@@ -47,6 +49,7 @@ void call(Map config = [:]) {
                 when {
                     expression { !env.LEPTON_EVALUATE_DISABLED }
                     expression { currentBuild.currentResult == 'SUCCESS' }
+                    expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
                 steps {
                     script {
@@ -62,6 +65,7 @@ void call(Map config = [:]) {
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
                         triggeredBy 'TimerTrigger'
                     }
                     not { changeRequest() }
@@ -80,6 +84,7 @@ void call(Map config = [:]) {
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
                         triggeredBy 'TimerTrigger'
                     }
                     not { changeRequest() }
@@ -98,6 +103,7 @@ void call(Map config = [:]) {
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
                         triggeredBy 'TimerTrigger'
                     }
                     not { changeRequest() }
@@ -117,6 +123,7 @@ void call(Map config = [:]) {
                     expression { cfg.environments as boolean }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
+                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
                         triggeredBy 'TimerTrigger'
                     }
                     not { changeRequest() }
@@ -135,6 +142,7 @@ void call(Map config = [:]) {
                 when {
                     // runs even after a failed gate: the metrics of a rejected model matter too
                     expression { !env.LEPTON_METRICS_PUSH_DISABLED }
+                    expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
                 steps {
                     script {

@@ -15,11 +15,12 @@ variables with ``expand: false`` so neither the pipeline nor the runner touches 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from lepton_ci.errors import LeptonError
-from lepton_ci.pipeline.model import Agent, Command, Job, Pipeline, Rule, shell_line
+from lepton_ci.pipeline.model import Agent, Command, Job, Pipeline, Rule, shell_line, tag_regex
 from lepton_ci.render.escape import gitlab_expr_str, render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -39,6 +40,17 @@ INCLUDE_TEMPLATE = "/include/lepton.gitlab-ci.yml"
 
 PATH_EXPORT = 'export PATH="$CI_PROJECT_DIR/{venv}:$PATH"'
 """Environment line after setup (GitLab's counterpart of Jenkins' ``withEnv``), not a command."""
+
+DEFAULT_TAG_REGEX = "^v.*$"
+"""The templates' ``release_tags`` input default: ``tag_regex("v*")``, the spec's default."""
+
+NO_TAG_REGEX = "^\\.$"
+"""``release_tags`` input when the spec has no release tags: matches no git tag (a ref name
+cannot start with ``.``) and not the empty string (what an unset ``$CI_COMMIT_TAG`` compares as),
+so the templates' tag rule never fires, even where a workflow would let a tag pipeline through."""
+
+SAFE_TAG_REGEX = re.compile(r"\^[A-Za-z0-9_.*\\-]*\$")
+"""What a release-tag regex may look like inside ``/.../``: no slash, quote, space or ``$var``."""
 
 DEPLOY_URL = "$LEPTON_DEPLOY_URL"
 """Environment URL when the spec gives none: `lepton-ci deploy` writes it to its dotenv report."""
@@ -108,6 +120,26 @@ def _if_branch(branch: str) -> str:
     return f"$CI_COMMIT_BRANCH == {gitlab_expr_str(branch)}"
 
 
+def release_tag_regex(glob: str) -> str:
+    """The anchored regex of a release-tag glob, checked safe to write between ``/.../``."""
+    regex = tag_regex(glob)
+    if not SAFE_TAG_REGEX.fullmatch(regex):
+        raise LeptonError(
+            f"release tag pattern {glob!r} cannot be written as a GitLab regex ({regex!r})",
+            hint="use letters, digits, '.', '_', '-' and '*' in `project.release_tags`",
+        )
+    return regex
+
+
+def _if_release_tag(glob: str) -> str:
+    return f"$CI_COMMIT_TAG =~ /{release_tag_regex(glob)}/"
+
+
+def _release_tags(pipeline: Pipeline) -> list[str]:
+    """The distinct release-tag globs of the pipeline's jobs, in job order."""
+    return list(dict.fromkeys(j.rule.tags for j in pipeline.jobs if j.rule.tags is not None))
+
+
 def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
     """GitLab ``rules:`` for a job: kill switches first, then where it runs."""
     rule: Rule = job.rule
@@ -123,6 +155,8 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
         positive.append("$CI_COMMIT_BRANCH")
     else:
         positive += [_if_branch(b) for b in rule.branches]
+    if rule.tags is not None:
+        positive.append(_if_release_tag(rule.tags))
     when = "manual" if job.approval else ("always" if rule.always else None)
     for expr in positive:
         entry: dict[str, Any] = {"if": expr}
@@ -202,8 +236,9 @@ def _variables(pipeline: Pipeline, tags: _Tags) -> list[Variable]:
     return [Variable(k, v) for k, v in pipeline.variables] + tags.variables
 
 
-def _workflow_rules() -> list[dict[str, Any]]:
-    """Merge-request pipelines, or branch pipelines when no MR is open: never both."""
+def _workflow_rules(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Merge-request pipelines, or branch pipelines when no MR is open: never both; and
+    pipelines of release tags (no pipeline at all for other tags)."""
     return [
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
         {
@@ -211,6 +246,7 @@ def _workflow_rules() -> list[dict[str, Any]]:
             "when": "never",
         },
         {"if": "$CI_COMMIT_BRANCH"},
+        *({"if": _if_release_tag(glob)} for glob in _release_tags(pipeline)),
     ]
 
 
@@ -252,7 +288,7 @@ def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
     return {
         "pipeline": pipeline,
         "stages": list(pipeline.stages),
-        "workflow_rules": _workflow_rules(),
+        "workflow_rules": _workflow_rules(pipeline),
         "retry": {"max": pipeline.retry, "when": list(RETRY_WHEN)},
         "default": default,
         "variables": _variables(pipeline, tags),
@@ -308,6 +344,19 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
     branch_input = {"default_branch": pipeline.default_branch}
     if pipeline.default_branch == "main":
         branch_input = {}
+    # Our templates' rules take one release-tag regex (jobs without release tags: one that
+    # matches no tag).
+    globs = _release_tags(pipeline)
+    if len(globs) > 1:
+        raise LeptonError(
+            f"jobs disagree on release tags ({', '.join(globs)})",
+            hint="library style takes one `project.release_tags`; use --style standalone",
+        )
+    regex = release_tag_regex(globs[0]) if globs else NO_TAG_REGEX
+
+    def tag_input(job: Job | None) -> dict[str, str]:
+        wanted = regex if job is None or job.rule.tags is not None else NO_TAG_REGEX
+        return {} if wanted == DEFAULT_TAG_REGEX else {"release_tags": wanted}
 
     includes: list[dict[str, Any]] = []
     if options.gitlab_include == "template":
@@ -316,7 +365,7 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
                 "project": options.gitlab_project,
                 "ref": f"v{version}",
                 "file": INCLUDE_TEMPLATE,
-                "inputs": {**common, **branch_input},
+                "inputs": {**common, **branch_input, **tag_input(None)},
             }
         )
     jobs = []
@@ -326,6 +375,7 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
             inputs = dict(common)
             if job.rule.branches is not None:
                 inputs.update(branch_input)
+            inputs.update(tag_input(job))
             if job.step == "deploy":
                 env = _environment(job)
                 assert env is not None
@@ -375,7 +425,7 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
         "pipeline": pipeline,
         "kind": options.gitlab_include,
         "stages": list(pipeline.stages),
-        "workflow_rules": _workflow_rules(),
+        "workflow_rules": _workflow_rules(pipeline),
         "includes": includes,
         "default": default,
         "variables": _variables(pipeline, tags),

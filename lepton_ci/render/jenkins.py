@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_ci.pipeline.model import Credential, Job, Pipeline
+from lepton_ci.pipeline.model import Credential, Job, Pipeline, tag_regex
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -28,12 +28,15 @@ PROMOTE = ("models", "promote")
 
 @dataclass(frozen=True)
 class StageView:
-    """What a stage template needs beyond the job itself: the stashes handed between agents."""
+    """What a stage template needs beyond the job itself: the stashes handed between agents
+    and the release-tag regex (``tag pattern: ..., comparator: 'REGEXP'``; None: no tag builds).
+    """
 
     job: Job
     stash: str | None
     includes: str | None
     unstash: tuple[str, ...]
+    tag_pattern: str | None = None
 
 
 def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
@@ -74,9 +77,22 @@ def stage_views(pipeline: Pipeline) -> list[StageView]:
             stash=stash_name(job) if job.artifacts else None,
             includes=artifact_includes(job.artifacts) if job.artifacts else None,
             unstash=tuple(stash_name(by_name[n]) for n in job.needs if by_name[n].artifacts),
+            tag_pattern=tag_regex(job.rule.tags) if job.rule.tags is not None else None,
         )
         for job in pipeline.jobs
     ]
+
+
+def release_tags(pipeline: Pipeline) -> str | None:
+    """The release-tag glob of the pipeline (``project.release_tags``), or None.
+
+    The shared library takes one glob for all stages, as the model builds them; a pipeline
+    whose jobs disagree cannot be expressed in library style.
+    """
+    globs = {job.rule.tags for job in pipeline.jobs if job.rule.tags is not None}
+    if len(globs) > 1:
+        raise ValueError(f"jobs disagree on release tags: {sorted(globs)}")
+    return next(iter(globs), None)
 
 
 def cron_spec(pipeline: Pipeline) -> str:
@@ -106,6 +122,7 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
         "model": pipeline.model,
         "spec": pipeline.spec_path,
         "defaultBranch": pipeline.default_branch,
+        "releaseTags": release_tags(pipeline),
         "cron": pipeline.schedule.cron if pipeline.schedule else None,
         "timezone": pipeline.schedule.timezone if pipeline.schedule else "UTC",
         "timeoutMinutes": pipeline.timeout_minutes,

@@ -57,6 +57,16 @@ deploy:
     - {name: prod, target: kubernetes, approval: true, promote_champion: false}
 ci: {retry: 0}
 """,
+    # release tags `rel-*` instead of the default `v*`: the library passes its regex as input
+    "release-tags": BASE.replace(
+        'name: "Digits CNN"}', 'name: "Digits CNN", release_tags: "rel-*"}'
+    )
+    + """\
+deploy:
+  environments:
+    - {name: staging}
+    - {name: production, approval: true}
+""",
 }
 
 

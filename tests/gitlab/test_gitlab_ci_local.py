@@ -1,7 +1,8 @@
 """gitlab-ci-local (GitLab's YAML semantics, offline) accepts the pipelines and runs the right jobs.
 
 Each scenario is a pipeline GitLab would create: a push to the default branch, a push to a
-feature branch, a merge request, the scheduled retraining, and a kill switch.
+feature branch, a merge request, the scheduled retraining, a release tag (and another tag), and
+a kill switch.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ SCENARIOS = {
         {"LEPTON_DEPLOY_DISABLED": "true"},
         {k: v for k, v in FULL_PATH.items() if not k.startswith("deploy-")},
     ),
+    # a release tag (project.release_tags, default v*) runs everything, production manual
+    "release tag": ({"CI_COMMIT_TAG": "v1.0.0", "CI_COMMIT_BRANCH": ""}, FULL_PATH),
+    "other tag": ({"CI_COMMIT_TAG": "exp-1", "CI_COMMIT_BRANCH": ""}, {}),
     "image build disabled": (
         {"LEPTON_IMAGE_BUILD_DISABLED": "1"},
         {**TRAIN_PATH, "register": "on_success"},

@@ -100,5 +100,5 @@ def test_deploy_component_instantiates_once_per_environment(
     assert production["environment"]["deployment_tier"] == "production"
     assert staging["resource_group"] != production["resource_group"]
     assert staging["artifacts"]["reports"]["dotenv"] == ".lepton/run/deploy/staging.env"
-    assert [r.get("when") for r in production["rules"][1:]] == ["manual", "manual"]
+    assert [r.get("when") for r in production["rules"][1:]] == ["manual", "manual", "manual"]
     assert production["allow_failure"] is False

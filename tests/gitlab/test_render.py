@@ -61,7 +61,7 @@ def test_deploys_carry_environment_resource_group_and_approval(render: Render) -
     assert staging["interruptible"] is False
     # production waits for a person: manual in every rule that lets it run, and blocking
     assert production["allow_failure"] is False
-    assert [r.get("when") for r in production["rules"]] == ["never", "manual", "manual"]
+    assert [r.get("when") for r in production["rules"]] == ["never", "manual", "manual", "manual"]
     assert all(r.get("when") is None for r in staging["rules"][1:])
     assert {"job": "deploy-staging", "artifacts": True} in production["needs"]
 
@@ -79,6 +79,7 @@ def test_rules_follow_the_model(render: Render) -> None:
     assert [r["if"] for r in register[1:]] == [
         '$CI_PIPELINE_SOURCE == "schedule"',
         '$CI_COMMIT_BRANCH == "trunk"',
+        "$CI_COMMIT_TAG =~ /^v.*$/",
     ]
     assert {r.get("when") for r in doc["metrics-push"]["rules"][1:]} == {"always"}
     assert doc["default"]["retry"]["max"] == 0

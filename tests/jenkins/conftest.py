@@ -70,6 +70,16 @@ agents:
   deploy: {label: "deploy && linux", image: "bitnami/kubectl:1.30"}
 ci: {credentials: {kubeconfig: kubeconfig-prod}}
 """,
+    # release tags other than the default `v*`: `rel-*` (the `-` must stay literal in the regex)
+    "release-tags": """
+version: 1
+project: {name: Tagged, release_tags: "rel-*"}
+train: {command: "python train.py"}
+evaluate: {command: "python eval.py"}
+deploy:
+  environments:
+    - {name: production, approval: true}
+""",
     # lepton-ci installed from an extra index, no environments (register promotes)
     "index": """
 version: 1
@@ -121,7 +131,12 @@ def usual_runs(default_branch: str) -> list[Run]:
         Run("feature/faster-cnn", "merge_request"),
         Run(default_branch, "push", (("STUB_RESULT", "FAILURE"),)),
         Run(default_branch, "push", (("LEPTON_DEPLOY_DISABLED", "1"),)),
+        *(Run(tag, "tag") for tag in TAGS),
     ]
+
+
+TAGS = ("v1.2.0", "exp-1", "V1.2.0", "v2/rc1", "rel-3", "rel3")
+"""Tag builds asked about: release tags of the default `v*` or of `rel-*`, and near misses."""
 
 
 def render(spec: Spec, style: str, spec_path: str = "lepton.yaml") -> tuple[Pipeline, str]:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STUB_DIR = Path(__file__).resolve().parent / "stub"
 GROOVY_LIB = ROOT / ".ci/.tools/node_modules/npm-groovy-lint/lib/java/groovy/lib"
 LIBRARY_DIR = ROOT / "jenkins"
-TRIGGERS = ("push", "merge_request", "schedule")
+TRIGGERS = ("push", "merge_request", "schedule", "tag")
 JVM_FLAGS = ("-Xshare:auto", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss4m")
 CACHE_DIR = ROOT / ".ci/.cache/jenkins-stub"
 
@@ -67,7 +67,11 @@ def compiled_stub() -> Path:
 
 
 def build_env(branch: str, trigger: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables Jenkins sets for a multibranch build of ``branch`` started by ``trigger``."""
+    """The variables Jenkins sets for a multibranch build of ``branch`` started by ``trigger``.
+
+    ``trigger="tag"``: a tag build (multibranch "Discover tags"); ``branch`` is then the tag
+    name, which Jenkins puts in both ``BRANCH_NAME`` and ``TAG_NAME``.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
     env = {
@@ -77,6 +81,8 @@ def build_env(branch: str, trigger: str, extra: Mapping[str, str] | None = None)
     }
     if trigger == "merge_request":
         env |= {"BRANCH_NAME": "PR-1", "CHANGE_ID": "1", "CHANGE_BRANCH": branch}
+    elif trigger == "tag":
+        env |= {"BRANCH_NAME": branch, "TAG_NAME": branch}
     else:
         env["BRANCH_NAME"] = branch
     return env | dict(extra or {})
@@ -84,7 +90,8 @@ def build_env(branch: str, trigger: str, extra: Mapping[str, str] | None = None)
 
 @dataclass(frozen=True)
 class Run:
-    """One build to simulate: the branch, what started it, extra variables."""
+    """One build to simulate: the branch (the tag name for a tag build), what started it,
+    extra variables."""
 
     branch: str = "main"
     trigger: str = "push"
@@ -146,6 +153,8 @@ def jenkins_commands(
     trigger: str = "push",
 ) -> list[tuple[str, str]]:
     """(job name, shell line) for every ``sh`` the Jenkinsfile runs, in execution order.
+
+    ``trigger="tag", branch="v1.2.0"`` simulates the tag build of ``v1.2.0``.
 
     The job name is ``LEPTON_JOB``, which every generated stage sets. A library-style file
     (``@Library``) loads this repository's ``jenkins/`` unless ``library_dir`` says otherwise.

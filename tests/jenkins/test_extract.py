@@ -38,4 +38,44 @@ def test_unknown_directives_and_steps_are_refused(groovy_runtime: None) -> None:
 
 def test_unknown_trigger_is_refused() -> None:
     with pytest.raises(ValueError, match="trigger must be one of"):
-        jenkins_commands(TINY, trigger="tag")
+        jenkins_commands(TINY, trigger="release")
+
+
+TAGGED = """
+pipeline {
+    agent none
+    stages {
+        stage('Glob') {
+            when { tag 'v*' }
+            environment { LEPTON_JOB = 'glob' }
+            steps { sh 'glob' }
+        }
+        stage('Regexp') {
+            when { tag pattern: '^v.*$', comparator: 'REGEXP' }
+            environment { LEPTON_JOB = 'regexp' }
+            steps { sh 'regexp' }
+        }
+        stage('Untagged') {
+            when { not { buildingTag() } }
+            environment { LEPTON_JOB = 'untagged' }
+            steps { sh 'untagged' }
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("tag", "jobs"),
+    [
+        ("v1.0", ["glob", "regexp"]),
+        ("V1.0", ["glob"]),  # Jenkins' GLOB comparator ignores case
+        ("v1/rc", ["regexp"]),  # ... and its `*` stops at `/` (Ant patterns)
+        ("exp-1", []),
+    ],
+)
+def test_tag_builds_set_tag_name_and_tag_conditions_compare_like_jenkins(
+    groovy_runtime: None, tag: str, jobs: list[str]
+) -> None:
+    assert [job for job, _ in jenkins_commands(TAGGED, branch=tag, trigger="tag")] == jobs
+    assert jenkins_commands(TAGGED, branch="v1.0") == [("untagged", "untagged")]

@@ -268,6 +268,8 @@ abstract class JenkinsStub extends Script {
                 return n.arg().toString() == 'TimerTrigger' && ctx.trigger == 'schedule'
             case 'buildingTag':
                 return ctx.env.map().get('TAG_NAME') != null
+            case 'tag':
+                return tagMatches(n)
             case 'environment':
                 Map a = n.arg() as Map
                 return ctx.env.map().get(a.name.toString()) == a.value.toString()
@@ -275,6 +277,39 @@ abstract class JenkinsStub extends Script {
                 return runBody(n) as boolean
             default:
                 throw new StubError("stub: unsupported when condition '${n.name}'")
+        }
+    }
+
+    /**
+     * `tag 'v*'` or `tag pattern: '...', comparator: 'GLOB'|'REGEXP'|'EQUALS'`, as Jenkins'
+     * TagCondition: false outside tag builds; GLOB is Ant's (case-insensitive, `*` stops at `/`),
+     * REGEXP is String.matches (the whole name), EQUALS is exact.
+     */
+    protected boolean tagMatches(DeclNode n) {
+        String tag = ctx.env.map().get('TAG_NAME')
+        Object arg = n.arg()
+        Map args = arg instanceof Map ? arg as Map : [pattern: arg]
+        String pattern = args.pattern?.toString()
+        String comparator = (args.comparator ?: 'GLOB').toString()
+        if (tag == null) {
+            return false
+        }
+        if (!pattern) {
+            return true
+        }
+        switch (comparator) {
+            case 'GLOB':
+                String regex = pattern.collect { String ch ->
+                    ch == '*' ? '[^/]*' : ch == '?' ? '[^/]' : java.util.regex.Pattern.quote(ch)
+                }.join('')
+                return java.util.regex.Pattern.compile(regex, java.util.regex.Pattern.CASE_INSENSITIVE)
+                    .matcher(tag).matches()
+            case 'REGEXP':
+                return tag.matches(pattern)
+            case 'EQUALS':
+                return tag == pattern
+            default:
+                throw new StubError("stub: unknown tag comparator '${comparator}'")
         }
     }
 

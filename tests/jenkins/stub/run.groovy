@@ -1,7 +1,7 @@
 /*
  * Evaluate a Jenkinsfile with the stub DSL, once per requested run, and write what each recorded.
  * Usage: run JENKINSFILE OUT_JSON LIBRARY_DIR|'' RUNS_JSON
- * RUNS_JSON: a file holding [{"env": {...}, "trigger": "push"|"merge_request"|"schedule"}, ...]
+ * RUNS_JSON: a file holding [{"env": {...}, "trigger": "push"|"merge_request"|"schedule"|"tag"}, ...]
  * OUT_JSON:  [{"events": [...], "error": null|"message"}, ...] in the same order.
  */
 import groovy.json.JsonOutput

@@ -47,6 +47,7 @@ class LeptonConfig implements Serializable {
         ],
         leptonPipeline: [
             defaultBranch: 'main',        // branch that registers, builds and deploys
+            releaseTags: 'v*',            // glob of git tags whose builds run the whole path (null: none)
             cron: null,                   // retraining schedule (5-field cron), default branch only
             timezone: 'UTC',              // time zone of `cron`
             timeoutMinutes: 120,          // whole build
@@ -111,6 +112,11 @@ class LeptonConfig implements Serializable {
 
     @NonCPS
     private static String pipelineProblem(Map given) {
+        Object tags = given.releaseTags
+        if (tags != null && !(tags instanceof CharSequence && tags.toString() ==~ LeptonStages.TAG_GLOB)) {
+            return "leptonPipeline: config key 'releaseTags' must be a glob of letters, digits, " +
+                "'.', '_', '-' and '*' (e.g. 'v*'), or null; got '${tags}'"
+        }
         for (Object stage in (given.agents ?: [:]).keySet()) {
             String problem = unknownName('leptonPipeline', 'agents', stage as String, STAGES) ?:
                 unknownKey('leptonPipeline.agents.' + stage, AGENT_KEYS, given.agents[stage] as Map)

@@ -9,6 +9,8 @@ import com.cloudbees.groovy.cps.NonCPS
 class LeptonStages implements Serializable {
 
     static final String STASH_PREFIX = 'lepton-'
+    /** What a release-tag glob may hold (lepton_ci/spec/model.py: TAG_GLOB). */
+    static final String TAG_GLOB = /[A-Za-z0-9._*-]{1,100}/
     private static final long serialVersionUID = 1L
 
     /** Layout keys (layout.properties) each job kind hands on. */
@@ -49,6 +51,27 @@ class LeptonStages implements Serializable {
     static List<String> unstash(String step, String previousDeploy) {
         List<String> jobs = NEEDS[step] + (previousDeploy ? [previousDeploy] : [])
         return jobs.collect { String job -> stashName(job) }
+    }
+
+    /** A release-tag glob ('v*') as an anchored regex ('^v.*$'): lepton_ci's tag_regex. */
+    @NonCPS
+    static String tagRegex(String glob) {
+        return '^' + glob.collect { String ch ->
+            ch == '*' ? '.*' : (ch ==~ /[A-Za-z0-9_]/ ? ch : '\\' + ch)
+        }.join('') + '$'
+    }
+
+    /** Whether this is the build of a release tag: `tag` (TAG_NAME) matches `glob` (case matters). */
+    @NonCPS
+    static boolean releaseTag(String tag, String glob) {
+        return tag != null && glob != null && tag ==~ tagRegex(glob)
+    }
+
+    /** Whether stages that run on every branch run here: any branch or change-request build, and
+     *  tag builds of release tags only. */
+    @NonCPS
+    static boolean anyBranchOrReleaseTag(String tag, String glob) {
+        return tag == null || releaseTag(tag, glob)
     }
 
     /** The agent of a stage: its own entry, else `default`, else any agent. */
