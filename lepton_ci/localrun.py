@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lepton_ci import console
-from lepton_ci.errors import LeptonError, StepError
+from lepton_ci.errors import ExitCode, LeptonError, StepError
 from lepton_ci.pipeline.model import Command, Job, Pipeline, Trigger, shell_line
 
 TAIL_LINES = 40
+# a failing step's own category becomes `lepton-ci run`'s exit code (docs/exit-codes.md)
+_PASSED_THROUGH = {code.value for code in ExitCode} - {0, 2, 130}
 
 
 @dataclass
@@ -233,7 +235,10 @@ def current_branch(root: Path) -> str | None:
 def raise_for(result: RunResult) -> None:
     failed = result.failed
     if failed is not None:
-        raise StepError(f"job {failed.job} failed: {failed.reason}", hint=f"log: {failed.log}")
+        error = StepError(f"job {failed.job} failed: {failed.reason}", hint=f"log: {failed.log}")
+        if failed.exit_code in _PASSED_THROUGH:
+            error.exit_code = ExitCode(failed.exit_code)  # e.g. 4: a quality gate failed
+        raise error
     waiting = next((r for r in result.results if r.reason == "waiting for approval"), None)
     if waiting is not None:
         raise StepError(

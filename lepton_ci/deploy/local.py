@@ -149,8 +149,15 @@ class LocalRuntime:
         return None  # the staged artifact was already searched (smoke.find_smoke_input)
 
     def ensure_front(self, release: Release) -> None:
-        if front_status(self.front_url) is not None:
-            return
+        status = front_status(self.front_url)
+        if status is not None:
+            pid_file = self.dir / "front.pid"
+            if pid_file.exists() and str(status.get("pid")) == pid_file.read_text().strip():
+                return  # our own front, from an earlier deploy of this environment
+            raise DeployFailed(
+                f"{self.front_url} is served by another lepton-ci front (not this environment's);"
+                " stop that deployment or give this environment another port"
+            )
         log = (self.dir / "logs" / "front.log").open("ab")
         argv = [
             sys.executable,

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -86,6 +87,7 @@ class Front:
                     "generation": self.generation,
                     "active": dict(self.active),
                     "served": self.served,
+                    "pid": os.getpid(),
                 }
             ).encode()
             writer.write(_response(200, body, keep_alive))

@@ -140,3 +140,19 @@ def test_release_tags_run_the_whole_path_other_tags_nothing(pipeline: Pipeline) 
 
     assert running("v1.2.0") == list(pipeline.stages)
     assert running("experiment-3") == []
+
+
+def test_run_exits_with_the_failing_steps_category(pipeline: Pipeline, tmp_path: Path) -> None:
+    gate = "import sys;sys.exit(4)"
+    result = run_pipeline(
+        scripted(pipeline, {"evaluate": gate}), tmp_path, branch="main", approve=lambda job: True
+    )
+    with pytest.raises(StepError) as info:
+        raise_for(result)
+    assert info.value.exit_code == 4
+    crash = run_pipeline(
+        scripted(pipeline, {"train": "import sys;sys.exit(9)"}), tmp_path, branch="x", approve=bool
+    )
+    with pytest.raises(StepError) as info:
+        raise_for(crash)
+    assert info.value.exit_code == 1
