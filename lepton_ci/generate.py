@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lepton_ci import __version__
 from lepton_ci.errors import DriftError, LeptonError
+from lepton_ci.gitinfo import git
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.files import GeneratedFile, Outcome, atomic_write, drift, write_files
 from lepton_ci.render.outputs import generated_files
@@ -127,8 +127,7 @@ def check_repo(
     if diffs:
         raise DriftError(
             "generated files differ from what the spec renders:\n" + "".join(diffs),
-            hint=f"run `lepton-ci render{flag}`"
-            " and commit the result",
+            hint=f"run `lepton-ci render{flag}` and commit the result",
         )
     return diffs
 
@@ -155,18 +154,8 @@ def _find_function(root: Path, name: str) -> str | None:
 
 
 def _git_default_branch(root: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "symbolic-ref", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    branch = out.stdout.strip()
-    return branch if out.returncode == 0 and branch in {"main", "master", "trunk"} else None
+    branch = git(root, "symbolic-ref", "--short", "HEAD")
+    return branch if branch in {"main", "master", "trunk"} else None
 
 
 __all__ = ["InitOptions", "LeptonError", "check_repo", "init_repo", "render_repo"]

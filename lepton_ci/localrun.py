@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lepton_ci import console
 from lepton_ci.errors import ExitCode, LeptonError, StepError
+from lepton_ci.gitinfo import current_branch
 from lepton_ci.pipeline.model import Command, Job, Pipeline, Trigger, shell_line
 
 TAIL_LINES = 40
@@ -213,23 +214,6 @@ class _Spinner:
         self._thread.join()
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()
-
-
-def current_branch(root: Path) -> str | None:
-    for var in ("CI_COMMIT_BRANCH", "BRANCH_NAME", "GIT_BRANCH"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "symbolic-ref", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def raise_for(result: RunResult) -> None:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_ci.console import info
-from lepton_ci.deploy.release import DeployFailed, Outcome, Release, pinned, read_dotenv
+from lepton_ci.deploy.release import DeployFailed, Outcome, Release, pinned
 from lepton_ci.deploy.smoke import EXAMPLE_FILE, find_smoke_input
+from lepton_ci.dotenv import read_dotenv
 from lepton_ci.errors import ExitCode, LeptonError, StepError
+from lepton_ci.fsutil import atomic_write_bytes
 from lepton_ci.layout import RunLayout
-from lepton_ci.runtime.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     from lepton_ci.registry import Registry

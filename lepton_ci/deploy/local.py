@@ -22,7 +22,7 @@ from typing import Any
 from lepton_ci.deploy.release import Backend, DeployFailed, Release
 from lepton_ci.deploy.serve_command import serve_args
 from lepton_ci.deploy.switch import front_status
-from lepton_ci.runtime.fsutil import atomic_write_json
+from lepton_ci.fsutil import atomic_write_json
 
 STATE_DIR = ".lepton/deploy"
 

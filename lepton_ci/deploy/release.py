@@ -64,21 +64,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines (optionally quoted) as written by the image and register steps."""
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip().removeprefix("export ").strip()] = value
-    return values
-
-
 def pinned(image: str, digest: str | None) -> str:
     """``repo:tag`` + ``sha256:…`` -> ``repo@sha256:…`` (what is deployed is what was pushed)."""
     if not digest or "@" in image:

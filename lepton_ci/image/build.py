@@ -12,9 +12,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lepton_ci.console import info
+from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, StepError
 from lepton_ci.image import docker_api
-from lepton_ci.image.naming import image_tags, read_dotenv, repository, source_info, write_dotenv
+from lepton_ci.image.naming import image_tags, repository, source_info
 from lepton_ci.layout import RunLayout
 from lepton_ci.spec.model import IMAGE_REF, Spec
 
@@ -102,7 +103,7 @@ def build_image(
     layout = _run_layout(run_dir)
     model_dir = model_dir or Path(str(layout.train_dir))
     verify_artifacts(model_dir)
-    registered = read_dotenv(Path(str(layout.model_env)))
+    registered = read_dotenv(Path(str(layout.model_env)), missing_ok=True)
     version = model_version or registered.get("LEPTON_MODEL_VERSION")
     source = source_info(root)
     repo = repository(spec)

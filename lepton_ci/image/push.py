@@ -9,9 +9,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lepton_ci.console import info
+from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, ServerError
 from lepton_ci.image import docker_api
-from lepton_ci.image.naming import read_dotenv, write_dotenv
 from lepton_ci.layout import RunLayout
 from lepton_ci.spec.model import Spec
 
@@ -39,7 +39,7 @@ def push_image(
 ) -> PushResult:
     """Push the tags `image build` recorded; write ``image/image.env``; record the digest."""
     layout = RunLayout(root=PurePosixPath(run_dir))
-    built = read_dotenv(Path(str(layout.image_build_env)))
+    built = read_dotenv(Path(str(layout.image_build_env)), missing_ok=True)
     refs = [r for r in built.get("LEPTON_IMAGE_TAGS", "").split(",") if r]
     if not refs:
         raise LeptonError(
@@ -127,7 +127,7 @@ def _stream_push(
 
 def _record(spec: Spec, root: Path, layout: RunLayout, image: str, digest: str) -> bool:
     """Store image + digest on the registered model version (contract 3)."""
-    model = read_dotenv(Path(str(layout.model_env)))
+    model = read_dotenv(Path(str(layout.model_env)), missing_ok=True)
     name, version = model.get("LEPTON_MODEL_NAME"), model.get("LEPTON_MODEL_VERSION")
     if not (name and version):
         info(

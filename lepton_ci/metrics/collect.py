@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_ci.registry.steps import layout_for, read_dotenv
+from lepton_ci.dotenv import read_dotenv
+from lepton_ci.registry.steps import layout_for
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lepton_ci.errors import LeptonError
+from lepton_ci.gitinfo import origin_url, strip_userinfo
 from lepton_ci.pipeline.model import Pipeline
 from lepton_ci.render.escape import render_template
 
@@ -177,29 +178,6 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         for name in sorted(set(before) | set(after))
         if before.get(name) != after.get(name)
     ]
-
-
-def origin_url(directory: str = ".") -> str | None:
-    """The repository's ``origin`` URL without credentials, or None outside a git checkout."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            ["git", "config", "--get", "remote.origin.url"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    url = done.stdout.strip()
-    return strip_userinfo(url) if done.returncode == 0 and url else None
-
-
-def strip_userinfo(url: str) -> str:
-    """``https://user:token@host/x.git`` -> ``https://host/x.git`` (never put tokens in XML)."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1", url, flags=re.IGNORECASE)
 
 
 def spec_job_xml(

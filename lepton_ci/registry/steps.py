@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import GateFailed, LeptonError, StepError
 from lepton_ci.layout import RunLayout
 from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
@@ -166,33 +166,6 @@ def read_model_env(run_dir: str | Path) -> tuple[str, int]:
             f"{path} lacks LEPTON_MODEL_NAME / LEPTON_MODEL_VERSION",
             hint="it is written by `lepton-ci models register`; do not edit it",
         ) from None
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
-def write_dotenv(path: Path, values: dict[str, str]) -> None:
-    """Write atomically: a reader sees the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = "".join(f"{k}={v}\n" for k, v in values.items())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _verify_artifacts(model_dir: Path) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from lepton_ci import __version__
+from lepton_ci.fsutil import atomic_write_text
 
 DIGEST_RE = re.compile(r"lepton-ci-digest: sha256:([0-9a-f]{16})")
 
@@ -90,19 +89,7 @@ def write_files(
     return outcomes
 
 
-def atomic_write(target: Path, text: str) -> None:
-    """Write via a temporary file and rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+atomic_write = atomic_write_text
 
 
 def drift(root: Path, files: list[GeneratedFile]) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lepton_ci import console
-from lepton_ci.runtime.fsutil import atomic_write_bytes
+from lepton_ci.fsutil import atomic_write_bytes
 
 T = TypeVar("T")
 CHECKPOINT = "last.pt"

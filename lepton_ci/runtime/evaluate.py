@@ -19,8 +19,8 @@ import numpy as np
 
 from lepton_ci import console
 from lepton_ci.errors import GateFailed, MissingDependency, StepError
+from lepton_ci.fsutil import atomic_write_json, remove_tree
 from lepton_ci.layout import LAYOUT
-from lepton_ci.runtime.fsutil import atomic_write_json, remove_tree
 from lepton_ci.runtime.gates import GateResult, evaluate_gates
 from lepton_ci.runtime.junit import metrics_table, render_junit, write_junit
 from lepton_ci.runtime.manifest import verify_artifacts

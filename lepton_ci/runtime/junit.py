@@ -15,7 +15,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from lepton_ci.runtime.fsutil import atomic_write_bytes
+from lepton_ci.fsutil import atomic_write_bytes
 from lepton_ci.runtime.gates import GateResult
 
 

@@ -10,14 +10,14 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from lepton_ci import __version__
 from lepton_ci.errors import LeptonError
-from lepton_ci.runtime.fsutil import atomic_write_json
+from lepton_ci.fsutil import atomic_write_json
+from lepton_ci.gitinfo import git_info
 from lepton_ci.runtime.hashing import sha256_file
 
 MANIFEST = "manifest.json"
@@ -41,37 +41,6 @@ def file_table(model_dir: Path) -> dict[str, dict[str, Any]]:
             continue
         table[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     return table
-
-
-def git_info(root: Path) -> dict[str, Any]:
-    """Commit, branch and dirty flag; CI variables win for the branch (detached checkouts)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=30
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "branch": None, "dirty": None}
-    branch = (
-        os.environ.get("CI_COMMIT_REF_NAME")
-        or os.environ.get("BRANCH_NAME")
-        or os.environ.get("GIT_BRANCH")
-        or git("rev-parse", "--abbrev-ref", "HEAD")
-    )
-    if branch == "HEAD":
-        branch = None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "commit": commit,
-        "branch": branch,
-        "dirty": bool(status) if status is not None else None,
-    }
 
 
 def ci_url() -> str | None:

@@ -32,7 +32,7 @@ class Samples:
     def save(self, path: Any) -> None:
         import io
 
-        from lepton_ci.runtime.fsutil import atomic_write_bytes
+        from lepton_ci.fsutil import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **self.arrays)  # type: ignore[arg-type]

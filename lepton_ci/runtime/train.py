@@ -22,15 +22,15 @@ from typing import Any
 
 from lepton_ci import __version__, console
 from lepton_ci.errors import MissingDependency, StepError
+from lepton_ci.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
+from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
-from lepton_ci.runtime.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
 from lepton_ci.runtime.hashing import cache_key, data_hash, source_files, tree_hash
 from lepton_ci.runtime.manifest import (
     MANIFEST,
     TamperedArtifact,
     build_manifest,
     ci_url,
-    git_info,
     verify_artifacts,
     versions,
     write_manifest,

@@ -13,9 +13,9 @@ def main(job_path: str) -> int:
     import torch
     import torch.distributed as dist
 
+    from lepton_ci.fsutil import atomic_write_json
     from lepton_ci.runtime.context import TrainContext, step_logger
     from lepton_ci.runtime.entrypoints import call_user, load_entrypoint
-    from lepton_ci.runtime.fsutil import atomic_write_json
     from lepton_ci.runtime.seeding import seed_everything
 
     job = json.loads(Path(job_path).read_text())

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from lepton_ci.image.naming import write_dotenv
+from lepton_ci.dotenv import write_dotenv
 from lepton_ci.layout import LAYOUT
 from lepton_ci.registry import open_registry
 from lepton_ci.spec.loader import load_spec

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import torch
 
+from lepton_ci.dotenv import read_dotenv
 from lepton_ci.image import build_image, push_image
-from lepton_ci.image.naming import read_dotenv
 from lepton_ci.layout import LAYOUT
 from lepton_ci.registry import open_registry
 from tests.image.project import HOSTILE_TITLE, make_project, spec_of, train_and_register

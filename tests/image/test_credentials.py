@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import ExitCode, ServerError
 from lepton_ci.image import docker_api, push_image
-from lepton_ci.image.naming import read_dotenv, write_dotenv
 from lepton_ci.layout import LAYOUT
 from lepton_ci.spec.loader import load_spec
 from tests.services import REPO, free_port

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.image import push_image
-from lepton_ci.image.naming import read_dotenv, write_dotenv
 from lepton_ci.layout import LAYOUT
 from lepton_ci.spec.loader import load_spec
 
