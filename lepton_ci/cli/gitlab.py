@@ -117,11 +117,14 @@ def schedule(spec_path: str, project: str | None) -> None:
 
 
 @gitlab.command()
+@spec_option
 @run_dir_option
 @_PROJECT
 @click.option("--mr", "mr_iid", type=int, help="Merge request IID (default: CI_MERGE_REQUEST_IID).")
 @click.option("--dry-run", is_flag=True, help="Print the note; post nothing.")
-def report(run_dir: str, project: str | None, mr_iid: int | None, dry_run: bool) -> None:
+def report(
+    spec_path: str, run_dir: str, project: str | None, mr_iid: int | None, dry_run: bool
+) -> None:
     """Post (or update) the merge request's one note with metrics, gates and champion diff."""
     from lepton_ci.adapters.gitlab import GitLabServer, project_from_env, upsert_note
     from lepton_ci.errors import LeptonError
@@ -142,7 +145,7 @@ def report(run_dir: str, project: str | None, mr_iid: int | None, dry_run: bool)
         )
         if part
     )
-    body = render_report(metrics, context=context)
+    body = render_report(metrics, champion_metrics=_champion_metrics(spec_path), context=context)
     if dry_run:
         click.echo(body, nl=False)
         return
@@ -160,3 +163,25 @@ def report(run_dir: str, project: str | None, mr_iid: int | None, dry_run: bool)
         report_marker(str(metrics.get("model") or "model")),
     )
     click.echo(f"merge request !{iid}: note {result.note_id} {result.action}")
+
+
+def _champion_metrics(spec_path: str) -> dict[str, float] | None:
+    """The champion's metrics from the registry, when the spec and its registry are at hand."""
+    from lepton_ci.errors import LeptonError
+    from lepton_ci.registry import open_registry
+    from lepton_ci.spec import load_spec
+
+    if not Path(spec_path).is_file():
+        return None
+    try:
+        spec = load_spec(spec_path)
+        root = Path(spec_path).resolve().parent
+        sqlite_file = Path(os.environ.get("LEPTON_REGISTRY") or spec.registry.path)
+        if spec.registry.backend == "sqlite" and not (root / sqlite_file).is_file():
+            return None  # no registry yet: nothing to compare with (and none is created)
+        with open_registry(spec, root) as registry:
+            champion = registry.champion(spec.model_name)
+    except LeptonError as exc:
+        click.echo(f"note: champion metrics unavailable ({exc.message})", err=True)
+        return None
+    return dict(champion.metrics) if champion is not None else None

@@ -319,3 +319,53 @@ def test_report_without_metrics_says_to_evaluate_first(
     result = cli("gitlab", "report")
     assert result.code == 1
     assert "lepton-ci evaluate" in result.err
+
+
+def test_report_compares_with_the_champion_from_the_registry(tmp_path, monkeypatch):
+    """`gitlab report --dry-run` fills the champion column from the registry when one exists."""
+    import json
+
+    from click.testing import CliRunner
+
+    from lepton_ci.cli import cli
+    from lepton_ci.registry import open_registry
+    from lepton_ci.spec import load_spec
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEPTON_REGISTRY", raising=False)
+    (tmp_path / "lepton.yaml").write_text(
+        "project: {name: m}\ntrain: {command: t}\nevaluate: {command: e}\n"
+    )
+    run = tmp_path / ".lepton/run/evaluate"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "model": "m",
+                "samples": 10,
+                "metrics": {"accuracy": 0.91, "loss": 0.3},
+                "gates": [],
+                "passed": True,
+                "champion": None,
+            }
+        )
+    )
+    runner = CliRunner()
+    before = runner.invoke(cli, ["gitlab", "report", "--dry-run"])
+    assert before.exit_code == 0, before.output
+    assert not (tmp_path / ".lepton/registry.db").exists()  # a report creates no registry
+    with open_registry(load_spec("lepton.yaml"), tmp_path) as registry:
+        version = registry.register(
+            "m",
+            manifest={},
+            metrics={"accuracy": 0.95, "loss": 0.2},
+            gates=[{"name": "g", "passed": True}],
+            git_sha=None,
+            data_hash=None,
+            params={},
+        )
+        registry.set_alias("m", version.version, "champion", reason="test")
+    after = runner.invoke(cli, ["gitlab", "report", "--dry-run"])
+    assert after.exit_code == 0, after.output
+    assert "0.95" in after.output and "0.95" not in before.output
