@@ -22,7 +22,6 @@ image, ~1-2 minutes) and skip, saying why, only when the Docker engine truly can
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,13 +32,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = REPO / ".ci" / "services"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

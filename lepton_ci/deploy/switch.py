@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from lepton_ci.console import info
 from lepton_ci.deploy.probe import get, smoke_test, wait_ready
-from lepton_ci.deploy.release import Backend, DeployFailed, Release, free_port
+from lepton_ci.deploy.release import Backend, DeployFailed, Release
+from lepton_ci.netutil import free_port
 
 
 class Runtime(Protocol):

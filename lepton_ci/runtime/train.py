@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from lepton_ci.errors import MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
 from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
+from lepton_ci.netutil import free_port
 from lepton_ci.runtime.hashing import cache_key, data_hash, source_files, tree_hash
 from lepton_ci.runtime.manifest import (
     MANIFEST,
@@ -299,12 +299,6 @@ def _run_in_process(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, A
     return {"train_metrics": ctx.last_metrics(), "resumed_from": ctx.resumed_from}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run_distributed(plan: _Plan, output: Path, checkpoints: Path, work: Path) -> dict[str, Any]:
     opts = plan.options
     job = {
@@ -320,7 +314,7 @@ def _run_distributed(plan: _Plan, output: Path, checkpoints: Path, work: Path) -
     }
     job_path = work / "job.json"
     atomic_write_json(job_path, job)
-    port = opts.master_port or (_free_port() if opts.nnodes == 1 else 29500)
+    port = opts.master_port or (free_port() if opts.nnodes == 1 else 29500)
     argv = [
         sys.executable,
         "-m",

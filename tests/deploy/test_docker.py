@@ -16,7 +16,7 @@ import pytest
 
 from lepton_ci.deploy.core import DeployRolledBack, deploy
 from lepton_ci.deploy.docker_target import DockerRuntime
-from lepton_ci.deploy.release import free_port
+from lepton_ci.netutil import free_port
 from tests.deploy.conftest import Project
 from tests.deploy.docker_images import PushedImage, build_and_push
 from tests.deploy.load import Load, serving

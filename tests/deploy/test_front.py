@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lepton_ci.deploy.release import free_port
 from lepton_ci.deploy.switch import front_status
+from lepton_ci.netutil import free_port
 
 
 def backend(name: str, delay: float = 0.0) -> ThreadingHTTPServer:

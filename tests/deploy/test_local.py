@@ -10,7 +10,7 @@ import pytest
 
 from lepton_ci.deploy.core import DeployRolledBack, deploy, rollback
 from lepton_ci.deploy.local import LocalRuntime
-from lepton_ci.deploy.release import free_port
+from lepton_ci.netutil import free_port
 from lepton_ci.runtime.manifest import read_manifest
 from tests.deploy.conftest import Project
 from tests.deploy.load import Load, serving

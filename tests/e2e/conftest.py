@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from lepton_ci.netutil import free_port
 from tests.metrics.conftest import pushgateway  # noqa: F401
 from tests.services import (  # noqa: F401
     base_image,
     docker_client,
-    free_port,
     lepton_wheel,
     local_registry,
     services_env,

@@ -16,9 +16,9 @@ import torch
 from lepton_ci.dotenv import read_dotenv
 from lepton_ci.image import build_image, push_image
 from lepton_ci.layout import LAYOUT
+from lepton_ci.netutil import free_port
 from lepton_ci.registry import open_registry
 from tests.image.project import HOSTILE_TITLE, make_project, spec_of, train_and_register
-from tests.services import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -22,8 +22,9 @@ from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import ExitCode, ServerError
 from lepton_ci.image import docker_api, push_image
 from lepton_ci.layout import LAYOUT
+from lepton_ci.netutil import free_port
 from lepton_ci.spec.loader import load_spec
-from tests.services import REPO, free_port
+from tests.services import REPO
 
 CANARY = "canary-" + uuid.uuid4().hex
 WRONG = "wrong-canary-" + uuid.uuid4().hex

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.netutil import free_port
 from tests.registry.conftest import evaluation, manifest
 
 SPEC = """\
@@ -21,12 +21,6 @@ project: {name: Digits CNN, model: digits-cnn}
 train: {entrypoint: digits.train:train}
 evaluate: {entrypoint: digits.evaluate:evaluate}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

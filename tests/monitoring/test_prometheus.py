@@ -19,7 +19,7 @@ from lepton_ci.deploy import metric_names
 from lepton_ci.deploy.core import deploy
 from lepton_ci.deploy.local import LocalRuntime
 from lepton_ci.deploy.probe import get, post_json
-from lepton_ci.deploy.release import free_port
+from lepton_ci.netutil import free_port
 from lepton_ci.render.monitoring import render_alerts
 from lepton_ci.runtime.manifest import read_manifest
 from tests.deploy.conftest import Project

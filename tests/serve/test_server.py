@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.services import free_port
+from lepton_ci.netutil import free_port
 
 SLOW_PREDICTOR = """
 import time
