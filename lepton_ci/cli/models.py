@@ -104,7 +104,13 @@ def register(
     with registry:
         done = register_run(registry, run_dir, model=name)
     mv = done.version
-    info(f"registered {name} version {mv.version} in {registry.location}", step="register")
+    if done.reused:
+        info(
+            f"{name} version {mv.version} already holds this artifact: nothing new registered",
+            step="register",
+        )
+    else:
+        info(f"registered {name} version {mv.version} in {registry.location}", step="register")
     _emit(fmt, mv.to_dict(), lambda: f"{name} {mv.version}")
 
 

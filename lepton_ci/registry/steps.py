@@ -44,6 +44,7 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
 class Registered:
     version: ModelVersion
     model_env: Path
+    reused: bool = False  # the artifact was the latest version already (a retried job)
 
 
 def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Registered:
@@ -94,22 +95,29 @@ def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Regi
             files[key] = path.read_bytes()
     files["metrics.json"] = metrics_path.read_bytes()
     git = manifest.get("git") or {}
-    version = registry.register(
-        model,
-        manifest=manifest,
-        metrics=dict(evaluation.get("metrics") or {}),
-        gates=gates,
-        git_sha=git.get("commit"),
-        data_hash=manifest.get("data_hash"),
-        params=dict(manifest.get("params") or {}),
-        files=files,
-        manifest_digest="sha256:" + hashlib.sha256(manifest_bytes).hexdigest(),
-    )
+    digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+    latest = registry.latest(model)
+    reused = latest is not None and latest.manifest_digest == digest
+    if latest is not None and reused:
+        # a retried CI job (or a re-run) registers nothing new: same artifact, same version
+        version = latest
+    else:
+        version = registry.register(
+            model,
+            manifest=manifest,
+            metrics=dict(evaluation.get("metrics") or {}),
+            gates=gates,
+            git_sha=git.get("commit"),
+            data_hash=manifest.get("data_hash"),
+            params=dict(manifest.get("params") or {}),
+            files=files,
+            manifest_digest=digest,
+        )
     env_path = Path(layout.model_env)
     write_dotenv(
         env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}
     )
-    return Registered(version, env_path)
+    return Registered(version, env_path, reused)
 
 
 def promote(

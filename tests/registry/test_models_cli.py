@@ -144,7 +144,7 @@ def test_deployments_and_what_served_at_a_time(lepton, make_run: RunDir) -> None
     from lepton_ci.spec.loader import load_spec
 
     for acc in (0.95, 0.96):
-        lepton("models", "register", "--run-dir", str(make_run(acc)))
+        lepton("models", "register", "--run-dir", str(make_run(acc, commit=f"c0ffee{acc}")))
     with open_registry(load_spec("lepton.yaml")) as reg:
         reg.record_deployment(
             "digits-cnn",
@@ -180,3 +180,19 @@ def test_unknown_version_exits_with_a_message(lepton, make_run: RunDir) -> None:
     assert code == ExitCode.FAILURE and "has no version 9" in err
     code, _, err = lepton("models", "show", "champion")
     assert code == ExitCode.FAILURE and "has no version champion" in err
+
+
+def test_a_retried_register_job_reuses_the_version_it_created(
+    lepton, make_run: RunDir, tmp_path: Path
+) -> None:
+    """CI retries a job whose first attempt succeeded: the same artifact is not registered twice."""
+    run = make_run(0.95)
+    assert lepton("models", "register", "--run-dir", str(run))[0] == 0
+    code, _out, err = lepton("models", "register", "--run-dir", str(run))
+    assert code == 0, err
+    assert "version 1 already holds this artifact" in err
+    assert registered_versions(tmp_path) == 1
+    assert (run / "register" / "model.env").read_text().endswith("LEPTON_MODEL_VERSION=1\n")
+    other = make_run(0.95, commit="0badc0ffee")  # a different artifact is a new version
+    assert lepton("models", "register", "--run-dir", str(other))[0] == 0
+    assert registered_versions(tmp_path) == 2
