@@ -76,18 +76,20 @@ def run(
         mark = {"passed": "✓", "failed": "✗", "skipped": "-", "not-run": "·"}[item.status]
         extra = f"{item.seconds:6.1f}s" if item.status in {"passed", "failed"} else item.reason
         click.echo(f" {mark} {item.job:<22} {extra}")
-    _summary(root / pipeline.run_dir, pipeline)
+    ran = {item.job for item in result.results if item.status in {"passed", "failed"}}
+    _summary(ran)
     raise_for(result)
 
 
-def _summary(run_dir: Path, pipeline: object) -> None:
+def _summary(ran: set[str]) -> None:
+    """Reports, metrics and endpoints of the jobs that ran in this invocation."""
     from lepton_ci.layout import LAYOUT
 
     junit = Path(LAYOUT.junit)
-    if junit.exists():
+    if "evaluate" in ran and junit.exists():
         click.echo(f"\nJUnit report: {junit}")
     metrics = Path(LAYOUT.metrics_json)
-    if metrics.exists():
+    if "evaluate" in ran and metrics.exists():
         data = json.loads(metrics.read_text())
         shown = {k: v for k, v in data.get("metrics", {}).items() if "/" not in k}
         click.echo(
@@ -97,6 +99,8 @@ def _summary(run_dir: Path, pipeline: object) -> None:
             )
         )
     for env_file in sorted(Path(LAYOUT.deploy_dir).glob("*.env")):
+        if f"deploy-{env_file.stem}" not in ran:
+            continue
         for line in env_file.read_text().splitlines():
             if line.startswith("LEPTON_DEPLOY_URL="):
                 click.echo(f"endpoint ({env_file.stem}): {line.split('=', 1)[1]}")
