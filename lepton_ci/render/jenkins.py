@@ -24,6 +24,7 @@ from lepton_ci.render.outputs import RenderOptions
 
 STASH_PREFIX = "lepton-"
 PROMOTE = ("models", "promote")
+MAX_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,23 @@ def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
         pipeline=pipeline,
         stages=stage_views(pipeline),
         setup=pipeline.install.commands,
+        retry=agent_retries(pipeline),
         path_entry=pipeline.install.path_entry,
         cron=cron_spec(pipeline),
     )
+
+
+def agent_retries(pipeline: Pipeline) -> int:
+    """Reruns of a stage whose agent went away (``ci.retry``); 0: none.
+
+    Rendered as ``retry(count: retries + 1, conditions: [agent(), nonresumable()])``: Jenkins'
+    ``count`` counts attempts, and with conditions only a lost agent or a build that cannot
+    resume after a controller restart is retried, never a failing step (GitLab's
+    ``runner_system_failure`` semantics).
+    """
+    if not 0 <= pipeline.retry <= MAX_RETRIES:
+        raise ValueError(f"retry must be 0..{MAX_RETRIES}, not {pipeline.retry}")
+    return pipeline.retry
 
 
 def stash_name(job: Job) -> str:
@@ -127,6 +142,7 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
         "timezone": pipeline.schedule.timezone if pipeline.schedule else "UTC",
         "timeoutMinutes": pipeline.timeout_minutes,
         "keepBuilds": pipeline.keep_builds,
+        "retry": agent_retries(pipeline),
         "install": pipeline.install.enabled,
         "requirement": pipeline.install.requirement,
         "indexUrl": pipeline.install.index_url,
