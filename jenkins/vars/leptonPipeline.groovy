@@ -194,34 +194,52 @@ void deployTo(Map cfg, Map<String, String> layout, Map environment, String previ
  * Run `body` for `job` on the stage's agent: check out, unstash what the job needs, run with the
  * pipeline's variables (inside the stage's container image if any), then stash and archive what
  * it hands on, even when it failed. A failure marks stage and build FAILURE and lets the build
- * go on to the stages that run regardless (the metrics push).
+ * go on to the stages that run regardless (the metrics push). A lost agent reruns all of it on
+ * a fresh one (`retry`).
  */
 void onAgent(Map cfg, Map<String, String> layout, String job, String step, String previous, Closure body) {
     Map agent = LeptonStages.agent(cfg.agents as Map, step)
     List<String> variables = LeptonStages.environment(job, cfg.variables as Map)
     Integer minutes = (cfg.stageTimeouts[step] ?: cfg.timeoutMinutes) as Integer
     withEnv(variables) {
-        node(agent.label ?: null) {
-            checkout scm
-            catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
-                timeout(time: minutes, unit: 'MINUTES') {
-                    for (String name in LeptonStages.unstash(step, previous)) {
-                        unstash name
-                    }
-                    if (agent.image) {
-                        docker.image(agent.image as String).inside {
+        retryLostAgent(cfg.retry as Integer) {
+            node(agent.label ?: null) {
+                checkout scm
+                catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                    timeout(time: minutes, unit: 'MINUTES') {
+                        for (String name in LeptonStages.unstash(step, previous)) {
+                            unstash name
+                        }
+                        if (agent.image) {
+                            docker.image(agent.image as String).inside {
+                                body()
+                            }
+                        } else {
                             body()
                         }
-                    } else {
-                        body()
                     }
                 }
-            }
-            String includes = LeptonStages.includes(step, layout)
-            if (includes) {
-                stash name: LeptonStages.stashName(job), includes: includes, allowEmpty: true
-                archiveArtifacts artifacts: includes, allowEmptyArchive: true, fingerprint: true
+                String includes = LeptonStages.includes(step, layout)
+                if (includes) {
+                    stash name: LeptonStages.stashName(job), includes: includes, allowEmpty: true
+                    archiveArtifacts artifacts: includes, allowEmptyArchive: true, fingerprint: true
+                }
             }
         }
+    }
+}
+
+/**
+ * Run `body` again on a fresh agent when its agent went away or the build could not resume after a
+ * controller restart, up to `retries` more times; a failing step is never retried (it is caught
+ * inside and marks the stage FAILURE). 0: no retry.
+ */
+void retryLostAgent(Integer retries, Closure body) {
+    if (retries) {
+        retry(count: retries + 1, conditions: [agent(), nonresumable()]) {
+            body()
+        }
+    } else {
+        body()
     }
 }

@@ -13,7 +13,7 @@ from tests.jenkins.conftest import Rendered, rendered
 from tests.jenkins.extract import Evaluation
 
 MAINLINE = {"register", "image-build", "image-push", "deploy-staging", "deploy-production"}
-KEPT = ("sh", "stash", "unstash", "input", "junit", "archiveArtifacts", "withCredentials")
+KEPT = ("sh", "stash", "unstash", "input", "junit", "archiveArtifacts", "withCredentials", "retry")
 
 
 def jobs_run(evaluation: Evaluation) -> list[str]:

@@ -62,6 +62,8 @@ MISTAKES = {
         "leptonPipeline.agents.train: unknown config key 'lable'; allowed: label, image",
     "leptonPipeline(install: false, environments: [[name: 'prod', aproval: true]])":
         "leptonPipeline.environments: unknown config key 'aproval'; allowed: name, target",
+    "leptonPipeline(install: false, retry: 3)":
+        "leptonPipeline: config key 'retry' must be an integer from 0 to 2; got '3'",
 }  # fmt: skip
 
 

@@ -25,6 +25,8 @@ class DeclBuilder {
     def methodMissing(String name, Object argsObj) {
         List args = (argsObj as Object[]).toList()
         DeclNode child = new DeclNode(name: name, args: args)
+        // `retry(conditions: [agent()])`: `agent()` is an argument of retry, not a directive
+        node.children.removeAll { DeclNode n -> argumentNodes(args).any { it.is(n) } }
         node.children << child
         if (args && args[-1] instanceof Closure) {
             Closure c = (Closure) args[-1]
@@ -36,6 +38,19 @@ class DeclBuilder {
             }
         }
         return child
+    }
+
+    private static List<DeclNode> argumentNodes(Object arg) {
+        if (arg instanceof DeclNode) {
+            return [arg]
+        }
+        if (arg instanceof Map) {
+            return arg.values().collectMany { argumentNodes(it) }
+        }
+        if (arg instanceof Collection) {
+            return arg.collectMany { argumentNodes(it) }
+        }
+        return []
     }
 
     def propertyMissing(String name, Object value) { node.props[name] = value }

@@ -49,6 +49,11 @@ abstract class JenkinsStub extends Script {
         Map<String, String> lepton = ctx.env.map().findAll { k, v -> k.startsWith('LEPTON_') }
         ctx.record(kind: 'sh', script: script, credentials: ctx.credentials.clone(),
             path: ctx.env.map().get('PATH'), env: lepton)
+        agentLost()
+        String failing = ctx.env.map().get('STUB_FAIL_SH')
+        if (failing && script.contains(failing)) {
+            throw new StubFailure('step', "script returned exit code 1: ${script}")
+        }
     }
 
     void echo(Object message) { ctx.record(kind: 'echo', message: message) }
@@ -111,7 +116,86 @@ abstract class JenkinsStub extends Script {
 
     void junit(Object arg) { ctx.record(kind: 'junit', testResults: arg instanceof Map ? arg.testResults : arg) }
 
-    Object catchError(Map args, Closure body) { body.call() }
+    /** Catches a failing step (marks the stage, the build goes on); a lost agent passes through. */
+    Object catchError(Map args, Closure body) {
+        try {
+            return body.call()
+        } catch (StubFailure e) {
+            if (e.kind != 'step') {
+                throw e
+            }
+            ctx.record(kind: 'caught', message: e.message, stageResult: args.stageResult)
+            return null
+        }
+    }
+
+    // ---- retry (workflow-basic-steps) -----------------------------------------------------
+    static final List<String> RETRY_KEYS = ['count', 'conditions']
+    /** Jenkins' retry conditions: the agent went away; the build could not resume. */
+    static final List<String> RETRY_CONDITIONS = ['agent', 'kubernetesAgent', 'nonresumable']
+    /** Which simulated failure each condition retries. */
+    static final Map<String, String> RETRIED_CAUSE = [agent: 'agent', kubernetesAgent: 'agent',
+        nonresumable: 'nonresumable']
+
+    StubCondition agent() { new StubCondition(name: 'agent') }
+
+    StubCondition nonresumable() { new StubCondition(name: 'nonresumable') }
+
+    StubCondition kubernetesAgent() { new StubCondition(name: 'kubernetesAgent') }
+
+    /** `[count:, conditions: [names]]` of a retry call; unknown keys and conditions fail. */
+    protected static Map retryArgs(Object arg) {
+        Map args = arg instanceof Map ? arg as Map : [count: arg]
+        args.keySet().each { Object k ->
+            if (!(k.toString() in RETRY_KEYS)) {
+                throw new StubError("stub: unknown retry argument '${k}'; allowed: ${RETRY_KEYS.join(', ')}")
+            }
+        }
+        if (!(args.count instanceof Integer) || (args.count as int) < 1) {
+            throw new StubError("stub: retry count must be a positive integer, not '${args.count}'")
+        }
+        List<String> names = (args.conditions ?: []).collect { Object c ->
+            String name = c instanceof DeclNode ? c.name : c instanceof StubCondition ? c.name : null
+            if (c instanceof DeclNode && c.args) {
+                name = null
+            }
+            if (!(name in RETRY_CONDITIONS)) {
+                throw new StubError("stub: unknown retry condition '${StubContext.plain(c)}'; " +
+                    "allowed: ${RETRY_CONDITIONS.join(', ')}")
+            }
+            return name
+        }
+        return [count: args.count as int, conditions: names]
+    }
+
+    /**
+     * Jenkins' `retry`: up to `count` attempts. Without conditions every failure is retried;
+     * with conditions only the failures they name (a lost agent, a build that cannot resume).
+     */
+    Object retry(Object arg, Closure body) {
+        Map args = retryArgs(arg)
+        ctx.record(kind: 'retry', count: args.count, conditions: args.conditions)
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return body.call()
+            } catch (StubError e) {
+                boolean matches = args.conditions.isEmpty() || (e instanceof StubFailure &&
+                    args.conditions.any { RETRIED_CAUSE[it] == ((StubFailure) e).kind })
+                if (!matches || attempt >= (args.count as int)) {
+                    throw e
+                }
+                ctx.record(kind: 'retrying', attempt: attempt + 1, message: e.message)
+            }
+        }
+    }
+
+    /** STUB_AGENT_LOST=<job>: the agent goes away during that job's first `sh` (once a build). */
+    protected void agentLost() {
+        String job = ctx.env.map().get('LEPTON_JOB')
+        if (job && ctx.env.map().get('STUB_AGENT_LOST') == job && ctx.lostAgents.add(job)) {
+            throw new StubFailure('agent', "Agent went away while running ${job}")
+        }
+    }
 
     void checkout(Object scm) { ctx.record(kind: 'checkout') }
 
@@ -157,6 +241,8 @@ abstract class JenkinsStub extends Script {
     // ---- declarative ----------------------------------------------------------------------
     static final List<String> PIPELINE_DIRECTIVES = ['agent', 'options', 'triggers', 'environment', 'stages',
         'post', 'parameters', 'tools', 'libraries']
+    static final List<String> STAGE_OPTIONS = ['timeout', 'retry', 'skipDefaultCheckout', 'timestamps',
+        'quietPeriod', 'checkoutToSubdirectory', 'disableConcurrentBuilds', 'preserveStashes']
     static final List<String> STAGE_DIRECTIVES = ['agent', 'when', 'input', 'options', 'environment', 'steps',
         'post', 'stages', 'parallel', 'tools', 'matrix', 'failFast']
 
@@ -222,15 +308,30 @@ abstract class JenkinsStub extends Script {
                 input.children.each { fields[it.name] = it.arg()?.toString() }
                 ctx.record(kind: 'input', message: fields.message, ok: fields.ok, submitter: fields.submitter)
             }
-            ctx.record(kind: 'stage', name: name, agent: agentOf(st))
-            st.child('options')?.children?.each { ctx.record(kind: 'option', name: it.name, args: it.args) }
-            DeclNode nested = st.child('stages')
-            if (nested != null) {
-                nested.children.each { runStage(it) }
-            } else {
-                runBody(st.child('steps'))
+            List<DeclNode> options = st.child('options')?.children ?: []
+            options.each { DeclNode o ->
+                if (!(o.name in STAGE_OPTIONS)) {
+                    throw new StubError("stub: '${o.name}' is not an option of stage '${name}'")
+                }
             }
-            runPost(st.child('post'))
+            Closure attempt = {
+                ctx.record(kind: 'stage', name: name, agent: agentOf(st))
+                options.findAll { it.name != 'retry' }.each { ctx.record(kind: 'option', name: it.name, args: it.args) }
+                DeclNode nested = st.child('stages')
+                if (nested != null) {
+                    nested.children.each { runStage(it) }
+                } else {
+                    runBody(st.child('steps'))
+                }
+                runPost(st.child('post'))
+            }
+            // a stage option wraps the agent: a retry takes a fresh agent for every attempt
+            DeclNode retryOption = options.find { it.name == 'retry' }
+            if (retryOption != null) {
+                retry(retryOption.arg(), attempt)
+            } else {
+                attempt.call()
+            }
         } finally {
             ctx.stage = savedStage
             ctx.env.replace(savedEnv)

@@ -12,6 +12,8 @@ class StubContext {
     String stage
     List<String> credentials = []
     Map<String, Script> vars = [:]
+    /** Jobs whose agent was already lost once (STUB_AGENT_LOST). */
+    Set<String> lostAgents = [] as Set
 
     void record(Map event) {
         Map clean = [:]

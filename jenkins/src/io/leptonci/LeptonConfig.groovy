@@ -52,6 +52,7 @@ class LeptonConfig implements Serializable {
             timezone: 'UTC',              // time zone of `cron`
             timeoutMinutes: 120,          // whole build
             keepBuilds: 30,               // builds kept (buildDiscarder)
+            retry: 1,                     // reruns of a stage whose agent went away (0..2), never of a failing step
             agents: [:],                  // stage or 'default' -> [label: '...', image: '...']
             stageTimeouts: [:],           // stage -> minutes
             variables: [:],               // plain environment variables for every stage
@@ -61,6 +62,8 @@ class LeptonConfig implements Serializable {
         ],
     ].asImmutable()
 
+    /** Most reruns after a lost agent (lepton.yaml's ci.retry allows 0..2). */
+    static final int MAX_RETRY = 2
     static final Map<String, List<String>> REQUIRED = [leptonDeploy: ['env']].asImmutable()
     static final List<String> STAGES = ['default', 'train', 'evaluate', 'register', 'image-build',
         'image-push', 'deploy', 'metrics-push'].asImmutable()
@@ -116,6 +119,10 @@ class LeptonConfig implements Serializable {
         if (tags != null && !(tags instanceof CharSequence && tags.toString() ==~ LeptonStages.TAG_GLOB)) {
             return "leptonPipeline: config key 'releaseTags' must be a glob of letters, digits, " +
                 "'.', '_', '-' and '*' (e.g. 'v*'), or null; got '${tags}'"
+        }
+        Object retry = given.retry
+        if (retry != null && !(retry instanceof Integer && (retry as int) in 0..MAX_RETRY)) {
+            return "leptonPipeline: config key 'retry' must be an integer from 0 to ${MAX_RETRY}; got '${retry}'"
         }
         for (Object stage in (given.agents ?: [:]).keySet()) {
             String problem = unknownName('leptonPipeline', 'agents', stage as String, STAGES) ?:
