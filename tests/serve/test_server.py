@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,6 +50,7 @@ def start(model_dir: Path, port: int, *args: str, cwd: Path | None = None) -> su
         text=True,
         cwd=cwd,
         env=env,
+        start_new_session=True,  # its own process group: workers are stopped with it
     )
 
 
@@ -72,8 +74,12 @@ def stop():
     yield procs.append
     for proc in procs:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            os.killpg(proc.pid, signal.SIGTERM)  # uvicorn's supervisor stops its workers
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left of the group
+        proc.wait()
 
 
 def test_serves_predictions_over_http(tiny_model: Path, stop) -> None:
