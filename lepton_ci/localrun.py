@@ -70,8 +70,8 @@ def select_jobs(
             reason = "not selected (--only)"
         elif not first <= index <= last:
             reason = "outside --from/--until"
-        elif os.environ.get(job.kill_switch):
-            reason = f"disabled by {job.kill_switch}"
+        elif switch := job.disabled(os.environ):
+            reason = f"disabled by {switch}"
         elif not job.rule.applies(trigger, branch):
             reason = f"rules: not on {trigger} pipelines of {branch or '?'}"
         out.append((job, reason))

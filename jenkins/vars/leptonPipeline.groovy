@@ -12,7 +12,8 @@ import io.leptonci.LeptonStages
  * release tags (`releaseTags`, a glob) and the scheduled retraining build run the whole path;
  * other tag builds run nothing. Every stage takes its own agent (stashes
  * carry the run directory between them); approvals wait without holding an executor. A stage
- * is skipped when LEPTON_<STEP>_DISABLED is set. Help: leptonPipeline.txt.
+ * is skipped when LEPTON_<STEP>_DISABLED (or that of a stage it needs) is true, 1 or yes.
+ * Help: leptonPipeline.txt.
  */
 void call(Map config = [:]) {
     Map cfg = LeptonConfig.resolve(this, 'leptonPipeline', config)
@@ -33,7 +34,7 @@ void call(Map config = [:]) {
         stages {
             stage('Train') {
                 when {
-                    expression { !env.LEPTON_TRAIN_DISABLED }
+                    expression { !LeptonStages.disabled('train', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
@@ -47,7 +48,7 @@ void call(Map config = [:]) {
             }
             stage('Evaluate') {
                 when {
-                    expression { !env.LEPTON_EVALUATE_DISABLED }
+                    expression { !LeptonStages.disabled('evaluate', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
@@ -61,7 +62,7 @@ void call(Map config = [:]) {
             }
             stage('Register model') {
                 when {
-                    expression { !env.LEPTON_REGISTER_DISABLED }
+                    expression { !LeptonStages.disabled('register', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
@@ -80,7 +81,7 @@ void call(Map config = [:]) {
             }
             stage('Build image') {
                 when {
-                    expression { !env.LEPTON_IMAGE_BUILD_DISABLED }
+                    expression { !LeptonStages.disabled('image-build', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
@@ -99,7 +100,7 @@ void call(Map config = [:]) {
             }
             stage('Push image') {
                 when {
-                    expression { !env.LEPTON_IMAGE_PUSH_DISABLED }
+                    expression { !LeptonStages.disabled('image-push', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     anyOf {
                         expression { env.BRANCH_NAME == cfg.defaultBranch }
@@ -118,7 +119,7 @@ void call(Map config = [:]) {
             }
             stage('Deploy') {
                 when {
-                    expression { !env.LEPTON_DEPLOY_DISABLED }
+                    expression { !LeptonStages.disabled('deploy', env) }
                     expression { currentBuild.currentResult == 'SUCCESS' }
                     expression { cfg.environments as boolean }
                     anyOf {
@@ -141,7 +142,7 @@ void call(Map config = [:]) {
             stage('Push metrics') {
                 when {
                     // runs even after a failed gate: the metrics of a rejected model matter too
-                    expression { !env.LEPTON_METRICS_PUSH_DISABLED }
+                    expression { !LeptonStages.disabled('metrics-push', env) }
                     expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
                 }
                 steps {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -136,6 +137,20 @@ class Install:
         )
 
 
+SWITCH_ON_VALUES = ("true", "1", "yes")
+"""A kill switch is on only for these values, in any case (GitLab's own templates test
+``$SAST_DISABLED == 'true' || $SAST_DISABLED == '1'``). ``false``, ``0``, ``no`` or an empty
+value leave the step on: a Jenkins Boolean parameter reaches the build as the string
+``"false"`` (hudson.model.BooleanParameterValue#buildEnvironment)."""
+SWITCH_ON_REGEX = "/^(true|1|yes)$/i"
+"""``SWITCH_ON_VALUES`` as a GitLab ``rules:if`` regex (RE2, ``i`` flag: case-insensitive)."""
+
+
+def switch_on(value: str | None) -> bool:
+    """Whether a kill-switch variable's value turns the switch on."""
+    return (value or "").lower() in SWITCH_ON_VALUES
+
+
 @dataclass(frozen=True)
 class Job:
     name: str  # unique id: train, evaluate, register, image-build, image-push, deploy-<env>, ...
@@ -160,8 +175,12 @@ class Job:
 
     @property
     def kill_switch(self) -> str:
-        """Variable that disables this step when set (``LEPTON_TRAIN_DISABLED``...)."""
+        """Variable that disables this step when on (``LEPTON_TRAIN_DISABLED``...)."""
         return "LEPTON_" + self.step.upper().replace("-", "_") + "_DISABLED"
+
+    def disabled(self, env: Mapping[str, str]) -> str | None:
+        """The first of ``disabled_by`` that is on in ``env``, or None: the job may run."""
+        return next((s for s in self.disabled_by if switch_on(env.get(s))), None)
 
     @property
     def hidden_name(self) -> str:

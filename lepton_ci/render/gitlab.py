@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from lepton_ci.errors import LeptonError
-from lepton_ci.pipeline.model import Agent, Command, Job, Pipeline, Rule, shell_line, tag_regex
+from lepton_ci.pipeline.model import (
+    SWITCH_ON_REGEX,
+    Agent,
+    Command,
+    Job,
+    Pipeline,
+    Rule,
+    shell_line,
+    tag_regex,
+)
 from lepton_ci.render.escape import gitlab_expr_str, render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -140,12 +149,15 @@ def _release_tags(pipeline: Pipeline) -> list[str]:
     return list(dict.fromkeys(j.rule.tags for j in pipeline.jobs if j.rule.tags is not None))
 
 
+def kill_switch_condition(job: Job) -> str:
+    """``rules:if`` that is true when any switch of ``job.disabled_by`` is on (true/1/yes)."""
+    return " || ".join(f"${s} =~ {SWITCH_ON_REGEX}" for s in job.disabled_by)
+
+
 def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
     """GitLab ``rules:`` for a job: kill switches first, then where it runs."""
     rule: Rule = job.rule
-    rules: list[dict[str, Any]] = [
-        {"if": " || ".join("$" + s for s in job.disabled_by), "when": "never"}
-    ]
+    rules: list[dict[str, Any]] = [{"if": kill_switch_condition(job), "when": "never"}]
     positive: list[str] = []
     if rule.schedule:
         positive.append('$CI_PIPELINE_SOURCE == "schedule"')

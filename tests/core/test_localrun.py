@@ -127,6 +127,27 @@ def test_kill_switch_disables_a_step(pipeline: Pipeline, monkeypatch: pytest.Mon
     assert skipped["deploy-staging"] == "disabled by LEPTON_DEPLOY_DISABLED"
 
 
+@pytest.mark.parametrize("value", ["false", "0", "no", ""])
+def test_a_switch_set_to_false_disables_nothing(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LEPTON_TRAIN_DISABLED", value)
+    plan = select_jobs(pipeline, trigger="schedule", branch="main")
+    assert [job.name for job, skip in plan if skip] == []
+
+
+def test_a_disabled_step_takes_the_steps_that_need_it_along(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEPTON_REGISTER_DISABLED", "TRUE")
+    plan = select_jobs(pipeline, trigger="schedule", branch="main")
+    skipped = {job.name: skip for job, skip in plan if skip}
+    assert set(skipped) == {
+        "register", "image-build", "image-push", "deploy-staging", "deploy-production"
+    }  # fmt: skip
+    assert skipped["image-push"] == "disabled by LEPTON_REGISTER_DISABLED"
+
+
 def test_unknown_stage_names_are_errors(pipeline: Pipeline) -> None:
     with pytest.raises(Exception, match="unknown stage 'trian'"):
         select_jobs(pipeline, trigger="push", branch="main", only=("trian",))

@@ -37,6 +37,10 @@ SCENARIOS = {
     # a release tag (project.release_tags, default v*) runs everything, production manual
     "release tag": ({"CI_COMMIT_TAG": "v1.0.0", "CI_COMMIT_BRANCH": ""}, FULL_PATH),
     "other tag": ({"CI_COMMIT_TAG": "exp-1", "CI_COMMIT_BRANCH": ""}, {}),
+    # a switch is on only for true/1/yes (any case): "false" disables nothing, and a disabled
+    # step takes every step that needs it along (here: all of them need train)
+    "switch set to false": ({"LEPTON_TRAIN_DISABLED": "false"}, FULL_PATH),
+    "train disabled": ({"LEPTON_TRAIN_DISABLED": "Yes"}, {}),
     "image build disabled": (
         {"LEPTON_IMAGE_BUILD_DISABLED": "1"},
         {**TRAIN_PATH, "register": "on_success"},

@@ -22,10 +22,12 @@ from tests.gitlab.extract import gitlab_commands, resolve
 SPEC_PATH = f"ml/{HOSTILE}/lepton.yaml"
 TAG = "gpu $CI_COMMIT_SHA ${X} 'q' \"d\" `t` \\b"
 # `$` references we write on purpose; everything else with a `$` must be a raw variable value
-# (and the end anchor of a release-tag regex: `$CI_COMMIT_TAG =~ /^v.*$/`)
+# (and the end anchor of a release-tag regex: `$CI_COMMIT_TAG =~ /^v.*$/`, and of the kill
+# switch's `=~ /^(true|1|yes)$/i`)
 OURS = re.compile(
     r"\$(CI_[A-Z_]+|LEPTON_[A-Z_]+_DISABLED|LEPTON_DEPLOY_URL|LEPTON_RUNNER_TAG_\d+|PATH)\b"
     r"|(?<= =~ /\^)[A-Za-z0-9_.*\\-]*\$/$"
+    r"| =~ /\^\(true\|1\|yes\)\$/i"
 )
 
 

@@ -70,9 +70,13 @@ def test_rules_follow_the_model(render: Render) -> None:
     doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
     train, register, deploy = doc["train"]["rules"], doc["register"]["rules"], doc["deploy-dev"]
     # kill switch first: the step's own, then those of the steps it needs
-    assert train[0] == {"if": "$LEPTON_TRAIN_DISABLED", "when": "never"}
-    assert register[0]["if"].startswith("$LEPTON_REGISTER_DISABLED || $LEPTON_TRAIN_DISABLED")
-    assert "$LEPTON_IMAGE_PUSH_DISABLED" in deploy["rules"][0]["if"]
+    # (on only for true/1/yes in any case: "false" must not disable anything)
+    on = " =~ /^(true|1|yes)$/i"
+    assert train[0] == {"if": "$LEPTON_TRAIN_DISABLED" + on, "when": "never"}
+    assert register[0]["if"].startswith(
+        f"$LEPTON_REGISTER_DISABLED{on} || $LEPTON_TRAIN_DISABLED{on}"
+    )
+    assert "$LEPTON_IMAGE_PUSH_DISABLED" + on in deploy["rules"][0]["if"]
     ifs = [r["if"] for r in train]
     assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in ifs and "$CI_COMMIT_BRANCH" in ifs
     # register & later: schedule and the default branch only, never merge requests

@@ -82,6 +82,18 @@ def test_kill_switch_skips_a_step(full: Rendered) -> None:
                                     "metrics-push"]  # fmt: skip
 
 
+def test_a_switch_set_to_false_disables_nothing(full: Rendered) -> None:
+    # a Boolean build parameter reaches the build as the string "false", which Groovy finds truthy
+    evaluation = full.evaluate(branch="main", LEPTON_TRAIN_DISABLED="false")
+    assert jobs_run(evaluation) == jobs_run(full.evaluate(branch="main"))
+    assert "train" in jobs_run(evaluation)
+
+
+def test_a_disabled_step_takes_the_steps_that_need_it_along(full: Rendered) -> None:
+    evaluation = full.evaluate(branch="main", LEPTON_REGISTER_DISABLED="Yes")
+    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push"]
+
+
 def test_evaluate_publishes_junit_before_handing_on_its_results(full: Rendered) -> None:
     events = [e for e in full.evaluate().events if e["job"] == "evaluate" and e["kind"] in KEPT]
     kinds = [e["kind"] for e in events]

@@ -35,6 +35,34 @@ class LeptonStages implements Serializable {
         'metrics-push': ['train', 'evaluate'],
     ].asImmutable()
 
+    /** Values that turn a kill switch on, in any case (lepton_ci/pipeline/model.py: SWITCH_ON_VALUES). */
+    static final List<String> SWITCH_ON_VALUES = ['true', '1', 'yes'].asImmutable()
+
+    /** Kill switches that skip a stage of kind `step`: its own, then those of every job it needs
+     * (lepton_ci/pipeline/model.py: Job.disabled_by). */
+    @NonCPS
+    static List<String> killSwitches(String step) {
+        List<String> out = []
+        List<String> todo = [step]
+        while (todo) {
+            String next = todo.remove(0)
+            String name = 'LEPTON_' + next.toUpperCase().replace('-', '_') + '_DISABLED'
+            if (!out.contains(name)) {
+                out << name
+                todo.addAll(NEEDS[next])
+            }
+        }
+        return out
+    }
+
+    /** Whether any kill switch of `step` is on; `env` is the build's env (values are strings). */
+    @NonCPS
+    static boolean disabled(String step, Object env) {
+        return killSwitches(step).any { String name ->
+            SWITCH_ON_VALUES.contains(((env[name] ?: '') as String).toLowerCase())
+        }
+    }
+
     @NonCPS
     static String stashName(String job) {
         return STASH_PREFIX + job
