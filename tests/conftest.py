@@ -3,6 +3,10 @@
 Tests that start a JVM (the Groovy stub and npm-groovy-lint: 1.7-4.6 s a start), an npm tool
 (gitlab-ci-local) or train a real model for several epochs are ``slow`` by the module or test
 they live in, listed here so a new test in those files is slow without remembering the mark.
+
+Also: tests run as on a developer's machine unless a test sets CI variables itself. The
+registry refuses a workspace-local SQLite file in CI (``CI``, ``GITLAB_CI``, ``JENKINS_URL``);
+a suite run inside a CI job must not inherit that from its own job.
 """
 
 from __future__ import annotations
@@ -35,3 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         test = item.nodeid.split("[", 1)[0]
         if module in SLOW_MODULES or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CI", "GITLAB_CI", "JENKINS_URL"):
+        monkeypatch.delenv(var, raising=False)

@@ -26,7 +26,7 @@ from lepton_ci.fsutil import atomic_write_bytes
 from lepton_ci.layout import RunLayout
 
 if TYPE_CHECKING:
-    from lepton_ci.registry import Registry
+    from lepton_ci.registry import ModelVersion, Registry
     from lepton_ci.spec.model import EnvironmentSpec, Spec
 
 LOCK_TIMEOUT_SECONDS = 900
@@ -65,7 +65,53 @@ def _layout(run_dir: Path) -> RunLayout:
     return RunLayout(PurePosixPath(run_dir.as_posix()))
 
 
-def _release_from_run_dir(spec: Spec, env: EnvironmentSpec, run_dir: Path) -> Release:
+class UnregisteredArtifact(StepError):
+    """What would be deployed is not the registry's record of the version it claims to be."""
+
+
+def check_registered(model_dir: Path, registered: ModelVersion) -> str:
+    """Verify ``model_dir`` (files against its manifest, manifest against the registry's record
+    of ``registered``) and return its artifact digest; refuse anything else (issue 8 item 4,
+    issue 15 item 8): a gate-failed run beside a stale ``register/model.env``, a rewritten
+    manifest."""
+    import hashlib
+
+    from lepton_ci.runtime.manifest import MANIFEST, manifest_digest, verify_artifacts
+
+    verify_artifacts(model_dir)
+    digest = manifest_digest(model_dir)
+    # registries written by lepton-ci < schema 2 recorded the digest of the manifest's bytes
+    legacy = "sha256:" + hashlib.sha256((model_dir / MANIFEST).read_bytes()).hexdigest()
+    if registered.manifest_digest not in (digest, legacy):
+        raise UnregisteredArtifact(
+            f"refusing to deploy {model_dir}: it is not version {registered.version} of "
+            f"{registered.name} (artifact {digest}, the registry records "
+            f"{registered.manifest_digest}) — a run whose gates failed next to an older "
+            "register/model.env, a newer training, or a rewritten manifest",
+            hint="deploy registers versions only: run `lepton-ci models register` for this run "
+            "(its gates must pass), or deploy a registered version with "
+            "`lepton-ci rollback --env ENV --to VERSION`",
+        )
+    return digest
+
+
+def _registered(registry: Registry, name: str, version: int, source: Path) -> ModelVersion:
+    from lepton_ci.registry import UnknownVersion
+
+    try:
+        return registry.get(name, version)
+    except UnknownVersion:
+        raise UnregisteredArtifact(
+            f"{source} names {name} version {version}, which is not in the registry "
+            f"{registry.location}",
+            hint="deploy deploys registered versions only: run `lepton-ci models register` "
+            "(in CI: the registry must be the one the register job wrote to)",
+        ) from None
+
+
+def _release_from_run_dir(
+    spec: Spec, env: EnvironmentSpec, run_dir: Path, registry: Registry
+) -> Release:
     layout = _layout(run_dir)
     model_env = Path(layout.model_env)
     if not model_env.is_file():
@@ -76,16 +122,15 @@ def _release_from_run_dir(spec: Spec, env: EnvironmentSpec, run_dir: Path) -> Re
     values = read_dotenv(model_env)
     name = values.get("LEPTON_MODEL_NAME", spec.model_name)
     version = int(values["LEPTON_MODEL_VERSION"])
+    registered = _registered(registry, name, version, model_env)
     if env.target == "local":
-        from lepton_ci.runtime.manifest import manifest_digest
-
         model_dir = Path(layout.train_dir)
         if not (model_dir / "manifest.json").is_file():
             raise StepError(
                 f"{model_dir} holds no trained model: the local target serves it from there",
                 hint="run `lepton-ci train` first (or fetch the train job's artifacts)",
             )
-        return Release(name, version, None, manifest_digest(model_dir), model_dir)
+        return Release(name, version, None, check_registered(model_dir, registered), model_dir)
     image_env = Path(layout.image_env)
     if not image_env.is_file():
         raise StepError(
@@ -94,6 +139,12 @@ def _release_from_run_dir(spec: Spec, env: EnvironmentSpec, run_dir: Path) -> Re
         )
     image = read_dotenv(image_env)
     digest = image.get("LEPTON_IMAGE_DIGEST") or None
+    if registered.image_digest and digest != registered.image_digest:
+        raise UnregisteredArtifact(
+            f"refusing to deploy {image.get('LEPTON_IMAGE')} ({digest}): the registry records "
+            f"image {registered.image_digest} for {name} version {version}",
+            hint="deploy the image `lepton-ci image push` recorded for this version",
+        )
     return Release(name, version, pinned(image["LEPTON_IMAGE"], digest), digest)
 
 
@@ -119,7 +170,7 @@ def _release_from_registry(
                 f"version {found.version} was never deployed to {env.name} on this machine",
                 hint="the local target can only go back to versions it served before",
             )
-        return Release(name, found.version, None, found.manifest_digest, model_dir)
+        return Release(name, found.version, None, check_registered(model_dir, found), model_dir)
     if not found.image:
         raise StepError(
             f"version {found.version} of {name} has no image in the registry",
@@ -264,7 +315,8 @@ def deploy(
 ) -> Outcome:
     """Deploy the version in ``run_dir`` (``register/model.env``, ``image/image.env``)."""
     env = environment(spec, env_name)
-    release = _release_from_run_dir(spec, env, Path(run_dir))
+    reg = registry or _open_registry(spec, root)
+    release = _release_from_run_dir(spec, env, Path(run_dir), reg)
     return _deploy_release(
         spec,
         env,
@@ -272,7 +324,7 @@ def deploy(
         run_dir=Path(run_dir),
         root=root,
         ready_timeout=ready_timeout,
-        registry=registry,
+        registry=reg,
         rollback=False,
     )
 

@@ -7,9 +7,11 @@ SQLite file (default) or an MLflow tracking/registry server. Both implement :cla
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lepton_ci.errors import ExitCode, LeptonError
 from lepton_ci.registry.base import (
     CHAMPION,
     Deployment,
@@ -30,19 +32,104 @@ __all__ = [
     "ModelVersion",
     "Registry",
     "UnknownVersion",
+    "UnservedLocation",
+    "WorkspaceRegistryInCI",
+    "check_shared",
     "current_actor",
     "open_registry",
 ]
 
 ENV_OVERRIDE = "LEPTON_REGISTRY"
+#: set by GitLab (``CI``, ``GITLAB_CI``), Jenkins (``JENKINS_URL``) and most other CI systems
+CI_VARIABLES = ("CI", "GITLAB_CI", "JENKINS_URL")
+SQLITE_LOCATIONS = "a file path or sqlite:///PATH"
+SHARED_BACKENDS = (
+    "MLflow (registry: {backend: mlflow, tracking_uri: https://...}), or a SQLite file on a host "
+    "path every job sees (LEPTON_REGISTRY=/var/lib/lepton-ci/registry.db, or registry.path with "
+    "registry.shared: true)"
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class UnservedLocation(LeptonError):
+    """A registry location (``--registry``, ``LEPTON_REGISTRY``) no backend serves."""
+
+    exit_code = ExitCode.SPEC
+
+
+class WorkspaceRegistryInCI(LeptonError):
+    """The registry is a file inside the job's workspace, which CI jobs do not share."""
+
+    exit_code = ExitCode.SPEC
+
+
+def in_ci() -> str | None:
+    """The CI variable that is set (``CI``, ``GITLAB_CI``, ``JENKINS_URL``), or None."""
+    return next((v for v in CI_VARIABLES if os.environ.get(v)), None)
+
+
+def sqlite_path(location: str, root: Path) -> Path:
+    """The SQLite file a location names; any other URL is refused, naming what is served."""
+    match = _SCHEME.match(location)
+    if match:
+        if match.group(1).lower() != "sqlite":
+            raise UnservedLocation(
+                f"registry location {redact(location)!r}: the sqlite backend does not serve "
+                f"{match.group(1)}:// URLs (it serves {SQLITE_LOCATIONS})",
+                hint="supported: a file path, sqlite:///PATH, or registry.backend: mlflow with "
+                "an MLflow tracking URI (http://, https://, sqlite:///, file:)",
+            )
+        # SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute/path.db
+        location = location[match.end() :].removeprefix("/")
+        if not location:
+            raise UnservedLocation("registry location 'sqlite://' names no file")
+    path = Path(location)
+    return path if path.is_absolute() else Path(root) / path
+
+
+def workspace_local(path: Path, root: Path) -> bool:
+    """``path`` lies inside the workspace ``root`` (so a fresh CI job starts without it)."""
+    try:
+        path.resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_shared(spec: Spec, root: Path, location: str | None) -> None:
+    """In CI, refuse a registry file inside the workspace unless the spec says it is shared."""
+    variable = in_ci()
+    config = spec.registry
+    if variable is None or config.backend != "sqlite" or config.shared:
+        return
+    path = sqlite_path(location or config.path, root)
+    if workspace_local(path, root):
+        raise WorkspaceRegistryInCI(
+            f"the model registry {path} is inside the workspace, and this is CI ({variable} is "
+            "set): each job would start with an empty registry, so champion gates would compare "
+            "against nothing and later jobs would not find the registered version",
+            hint=f"point every job at one shared registry: set {ENV_OVERRIDE} (a CI variable) "
+            f"or `registry:` in lepton.yaml to {SHARED_BACKENDS}",
+        )
+
+
+def redact(location: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    if parts.password is None and parts.username is None:
+        return location
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def open_registry(spec: Spec, root: Path = Path("."), location: str | None = None) -> Registry:
     """Open the registry the spec configures.
 
     ``location`` (CLI ``--registry``), else env ``LEPTON_REGISTRY``, overrides where it lives:
-    the SQLite file for backend ``sqlite`` (relative paths are relative to ``root``, the repo
-    root) or the tracking URI for backend ``mlflow``.
+    the SQLite file for backend ``sqlite`` (a path, relative to ``root``, the repo root, or
+    ``sqlite:///PATH``; other URLs are refused) or the tracking URI for backend ``mlflow``.
+    In CI a SQLite file inside the workspace is refused unless ``registry.shared`` is true.
     """
     override = location or os.environ.get(ENV_OVERRIDE) or None
     config = spec.registry
@@ -54,7 +141,6 @@ def open_registry(spec: Spec, root: Path = Path("."), location: str | None = Non
         return MlflowRegistry(uri)
     from lepton_ci.registry.sqlite import SqliteRegistry
 
-    path = Path(override or config.path)
-    if not path.is_absolute():
-        path = Path(root) / path
+    path = sqlite_path(override or config.path, root)
+    check_shared(spec, root, override)
     return SqliteRegistry(path)

@@ -137,6 +137,26 @@ class Registry(abc.ABC):
 
     # -- versions -------------------------------------------------------------------------
     @abc.abstractmethod
+    def register_artifact(
+        self,
+        name: str,
+        *,
+        manifest: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        gates: builtins.list[Mapping[str, Any]],
+        git_sha: str | None,
+        data_hash: str | None,
+        params: Mapping[str, Any],
+        files: Mapping[str, bytes] | None = None,
+        manifest_digest: str | None = None,
+    ) -> tuple[ModelVersion, bool]:
+        """Add the next version of ``name`` (monotonic, safe under concurrent processes), or
+        return the version that already holds this artifact: ``(version, created)``.
+
+        The artifact's identity is ``manifest_digest`` (default: the identity digest of
+        ``manifest``, :func:`lepton_ci.identity.identity_digest`); one version per artifact.
+        """
+
     def register(
         self,
         name: str,
@@ -150,7 +170,19 @@ class Registry(abc.ABC):
         files: Mapping[str, bytes] | None = None,
         manifest_digest: str | None = None,
     ) -> ModelVersion:
-        """Add the next version of ``name`` (monotonic, safe under concurrent processes)."""
+        """:meth:`register_artifact` without the ``created`` flag (idempotent by artifact)."""
+        version, _created = self.register_artifact(
+            name,
+            manifest=manifest,
+            metrics=metrics,
+            gates=gates,
+            git_sha=git_sha,
+            data_hash=data_hash,
+            params=params,
+            files=files,
+            manifest_digest=manifest_digest,
+        )
+        return version
 
     @abc.abstractmethod
     def get(self, name: str, version: int) -> ModelVersion:

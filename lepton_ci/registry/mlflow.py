@@ -225,8 +225,15 @@ class MlflowRegistry(Registry):
                 return runs
 
     # -- versions -------------------------------------------------------------------------
+    def _with_digest(self, name: str, digest: str) -> builtins.list[Any]:
+        """Model versions of ``name`` tagged with this artifact digest, lowest number first."""
+        found = self._client.search_model_versions(
+            f"name = '{name}' AND tags.`lepton.manifest_digest` = '{digest}'"
+        )
+        return sorted(found, key=lambda mv: int(mv.version))
+
     @_server_errors
-    def register(
+    def register_artifact(
         self,
         name: str,
         *,
@@ -238,17 +245,17 @@ class MlflowRegistry(Registry):
         params: Mapping[str, Any],
         files: Mapping[str, bytes] | None = None,
         manifest_digest: str | None = None,
-    ) -> ModelVersion:
-        import hashlib
-
+    ) -> tuple[ModelVersion, bool]:
         from mlflow.entities import Metric, Param
 
-        digest = (
-            manifest_digest
-            or "sha256:"
-            + hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
-        )
+        from lepton_ci.identity import identity_digest
+
+        digest = manifest_digest or identity_digest(manifest)
         self._ensure_model(name)
+        # MLflow has no unique constraint to lean on: best effort, by tag (docs/registry.md)
+        existing = self._with_digest(name, digest)
+        if existing:
+            return self._to_version(existing[0]), False
         at = iso(now())
         actor = current_actor()
         tags = {
@@ -309,7 +316,13 @@ class MlflowRegistry(Registry):
             },
         )
         self._client.set_tag(run_id, "lepton.version", str(mv.version))
-        return self._to_version(self._client.get_model_version(name, mv.version))
+        first = self._with_digest(name, digest)[0]
+        if int(first.version) != int(mv.version):
+            # a concurrent registration of the same artifact got a lower number: keep that one
+            self._client.delete_model_version(name, str(mv.version))
+            self._client.delete_run(run_id)  # its "registered" event is not history
+            return self._to_version(first), False
+        return self._to_version(self._client.get_model_version(name, mv.version)), True
 
     @_server_errors
     def get(self, name: str, version: int) -> ModelVersion:

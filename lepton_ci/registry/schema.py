@@ -79,6 +79,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX metric_points_by_version ON metric_points (name, version, kind);
     """,
+    # 1 -> 2: one version per artifact, enforced by the database (issue 15 item 9). Versions
+    # registered twice by older lepton-ci keep their rows; only the first of each gets the key.
+    """
+    ALTER TABLE versions ADD COLUMN artifact_digest TEXT;
+    UPDATE versions SET artifact_digest = manifest_digest
+        WHERE manifest_digest IS NOT NULL AND version = (
+            SELECT MIN(v2.version) FROM versions v2
+            WHERE v2.name = versions.name AND v2.manifest_digest = versions.manifest_digest);
+    CREATE UNIQUE INDEX versions_by_artifact ON versions (name, artifact_digest);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

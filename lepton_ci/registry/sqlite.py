@@ -9,7 +9,6 @@ makes concurrent writers queue instead of failing. The file must live on a local
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton_ci.errors import ServerError
+from lepton_ci.identity import identity_digest
 from lepton_ci.registry.base import (
     Deployment,
     Event,
@@ -78,7 +78,7 @@ class SqliteRegistry(Registry):
         db.execute("COMMIT")
 
     # -- versions -------------------------------------------------------------------------
-    def register(
+    def register_artifact(
         self,
         name: str,
         *,
@@ -90,32 +90,41 @@ class SqliteRegistry(Registry):
         params: Mapping[str, Any],
         files: Mapping[str, bytes] | None = None,
         manifest_digest: str | None = None,
-    ) -> ModelVersion:
+    ) -> tuple[ModelVersion, bool]:
         manifest_json = _dump(manifest)
-        digest = manifest_digest or "sha256:" + hashlib.sha256(manifest_json.encode()).hexdigest()
+        digest = manifest_digest or identity_digest(manifest)
         at = iso(now())
         actor = current_actor()
         with self._write() as db:
+            # insert-or-return-existing in one statement: the UNIQUE (name, artifact_digest)
+            # key decides, not an earlier read (BEGIN IMMEDIATE also serialises writers)
             row = db.execute(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", (name,)
-            ).fetchone()
-            version = int(row[0])
-            db.execute(
                 "INSERT INTO versions (name, version, created_at, git_sha, data_hash, params,"
-                " manifest, manifest_digest, metrics, gates) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " manifest, manifest_digest, artifact_digest, metrics, gates)"
+                " SELECT ?, COALESCE(MAX(version), 0) + 1, ?,?,?,?,?,?,?,?,? FROM versions"
+                " WHERE name = ?"
+                " ON CONFLICT (name, artifact_digest) DO NOTHING RETURNING version",
                 (
                     name,
-                    version,
                     at,
                     git_sha,
                     data_hash,
                     _dump(params),
                     manifest_json,
                     digest,
+                    digest,
                     _dump(metrics),
                     _dump(list(gates)),
+                    name,
                 ),
-            )
+            ).fetchone()
+            if row is None:
+                existing = db.execute(
+                    "SELECT version FROM versions WHERE name = ? AND artifact_digest = ?",
+                    (name, digest),
+                ).fetchone()
+                return self.get(name, int(existing[0])), False
+            version = int(row[0])
             for key, data in (files or {}).items():
                 db.execute(
                     "INSERT INTO files (name, version, key, data) VALUES (?,?,?,?)",
@@ -134,7 +143,7 @@ class SqliteRegistry(Registry):
                 },
                 at=at,
             )
-        return self.get(name, version)
+        return self.get(name, version), True
 
     def get(self, name: str, version: int) -> ModelVersion:
         row = self._db.execute(

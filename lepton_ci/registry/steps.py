@@ -8,7 +8,6 @@ or a forced, logged override.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import GateFailed, LeptonError, StepError
+from lepton_ci.identity import identity_digest
 from lepton_ci.layout import RunLayout
 from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
 
@@ -44,7 +44,7 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
 class Registered:
     version: ModelVersion
     model_env: Path
-    reused: bool = False  # the artifact was the latest version already (a retried job)
+    reused: bool = False  # the artifact was registered already (a retried job, a rerun)
 
 
 def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Registered:
@@ -57,7 +57,7 @@ def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Regi
     manifest_path = Path(layout.manifest)
     metrics_path = Path(layout.metrics_json)
     try:
-        manifest_bytes = manifest_path.read_bytes()
+        manifest_path.read_bytes()
     except FileNotFoundError:
         raise StepError(
             f"no trained model to register: {manifest_path} is missing",
@@ -95,24 +95,21 @@ def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Regi
             files[key] = path.read_bytes()
     files["metrics.json"] = metrics_path.read_bytes()
     git = manifest.get("git") or {}
-    digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
-    latest = registry.latest(model)
-    reused = latest is not None and latest.manifest_digest == digest
-    if latest is not None and reused:
-        # a retried CI job (or a re-run) registers nothing new: same artifact, same version
-        version = latest
-    else:
-        version = registry.register(
-            model,
-            manifest=manifest,
-            metrics=dict(evaluation.get("metrics") or {}),
-            gates=gates,
-            git_sha=git.get("commit"),
-            data_hash=manifest.get("data_hash"),
-            params=dict(manifest.get("params") or {}),
-            files=files,
-            manifest_digest=digest,
-        )
+    digest = identity_digest(manifest)  # timings and timestamps are not part of the artifact
+    # a retried CI job or a rerun that hit the step cache registers nothing new: the registry
+    # returns the version that already holds this artifact (a unique key, not a read first)
+    version, created = registry.register_artifact(
+        model,
+        manifest=manifest,
+        metrics=dict(evaluation.get("metrics") or {}),
+        gates=gates,
+        git_sha=git.get("commit"),
+        data_hash=manifest.get("data_hash"),
+        params=dict(manifest.get("params") or {}),
+        files=files,
+        manifest_digest=digest,
+    )
+    reused = not created
     env_path = Path(layout.model_env)
     write_dotenv(
         env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}

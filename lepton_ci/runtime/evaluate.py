@@ -101,7 +101,8 @@ def run_evaluate(
         metrics["throughput_samples_per_s"] = throughput
     metrics["eval_seconds"] = round(eval_seconds, 3)
 
-    champion = _champion(spec, root, options)
+    missing: list[str] = []
+    champion = _champion(spec, root, options, missing)
     seed = spec.train.seed
 
     def interval(metric: str) -> tuple[float, float] | None:
@@ -121,6 +122,8 @@ def run_evaluate(
         champion_metrics=champion.metrics if champion else None,
         champion_label=champion.label if champion else None,
         interval=interval,
+        missing_champion=missing[0] if missing and missing[0] else None,
+        first_version=bool(missing) and not missing[0],
     )
     passed = not any(r.failed for r in results)
     document = {
@@ -302,7 +305,12 @@ def _command_predictions(
 # champion -----------------------------------------------------------------------------------
 
 
-def _champion(spec: Spec, root: Path, options: EvaluateOptions) -> Champion | None:
+def _champion(
+    spec: Spec, root: Path, options: EvaluateOptions, missing: list[str]
+) -> Champion | None:
+    """The champion to compare with. When the registry has none, ``missing`` gets ``""`` (the
+    first-ever version: relative gates skip, and say so) or why it fails closed (versions
+    exist but none was promoted: never a silent skip)."""
     if options.champion_dir is not None:
         return load_champion_dir(options.champion_dir)
     if not options.use_registry or not any(g.relative for g in spec.gates):
@@ -315,9 +323,22 @@ def _champion(spec: Spec, root: Path, options: EvaluateOptions) -> Champion | No
     with open_registry(spec, root) as registry:
         version = registry.champion(spec.model_name)
         if version is None:
-            console.info(
-                f"{spec.model_name} has no champion yet: relative gates skipped", step=STEP
-            )
+            latest = registry.latest(spec.model_name)
+            if latest is None:
+                console.info(
+                    f"{spec.model_name} has no version in the registry ({registry.location}): "
+                    "this is its first version, relative gates skipped",
+                    step=STEP,
+                )
+                missing.append("")
+            else:
+                missing.append(
+                    f"no champion to compare with, although {spec.model_name} has registered "
+                    f"versions (latest v{latest.version}) in {registry.location}: promote one "
+                    "(`lepton-ci models promote VERSION --to champion`); relative gates fail "
+                    "closed instead of being skipped"
+                )
+                console.info(missing[0], step=STEP)
             return None
         blob = registry.read_file(spec.model_name, version.version, SAMPLES_FILE)
     samples = Samples.load(_bytes_io(blob)) if blob else None

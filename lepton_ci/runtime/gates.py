@@ -86,9 +86,27 @@ def evaluate_gates(
     champion_metrics: Mapping[str, float] | None,
     champion_label: str | None = None,
     interval: CIFunction | None = None,
+    missing_champion: str | None = None,
+    first_version: bool = False,
 ) -> list[GateResult]:
-    """Apply every gate; ``interval(metric)`` gives the bootstrap CI of challenger - champion."""
-    return [_apply(gate, metrics, champion_metrics, champion_label, interval) for gate in gates]
+    """Apply every gate; ``interval(metric)`` gives the bootstrap CI of challenger - champion.
+
+    Without a champion a relative gate is skipped only for the first-ever version
+    (``first_version``, or when nothing says otherwise); with ``missing_champion`` (why there
+    is none although versions exist) it fails closed.
+    """
+    return [
+        _apply(
+            gate,
+            metrics,
+            champion_metrics,
+            champion_label,
+            interval,
+            missing_champion,
+            first_version,
+        )
+        for gate in gates
+    ]
 
 
 def _apply(
@@ -97,6 +115,8 @@ def _apply(
     champion: Mapping[str, float] | None,
     champion_label: str | None,
     interval: CIFunction | None,
+    missing_champion: str | None = None,
+    first_version: bool = False,
 ) -> GateResult:
     def result(
         *,
@@ -141,11 +161,14 @@ def _apply(
             bound=gate.threshold,
             delta=value - gate.threshold,
         )
+    if champion is None and missing_champion is not None:
+        return result(passed=False, value=value, note=missing_champion)
     if champion is None:
+        first = " (the first version of this model)" if first_version else ""
         return result(
             passed=True,
             value=value,
-            skipped="no champion yet: relative gates apply once a version is promoted",
+            skipped=f"no champion yet{first}: relative gates apply once a version is promoted",
         )
     champion_value = champion.get(gate.metric)
     if champion_value is None:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ from lepton_ci import __version__
 from lepton_ci.errors import LeptonError
 from lepton_ci.fsutil import atomic_write_json
 from lepton_ci.gitinfo import git_info
+from lepton_ci.identity import identity_digest
 from lepton_ci.runtime.hashing import sha256_file
 
 MANIFEST = "manifest.json"
@@ -139,6 +139,6 @@ def verify_artifacts(model_dir: Path) -> dict[str, Any]:
 
 
 def manifest_digest(model_dir: Path) -> str:
-    """``sha256:<hex>`` of the manifest.json bytes: the identity of an artifact."""
-    data = (Path(model_dir) / MANIFEST).read_bytes()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    """The artifact's identity digest (``sha256:<hex>``): the manifest without its run-varying
+    fields (timings, timestamps, CI URL, git details), see :mod:`lepton_ci.identity`."""
+    return identity_digest(read_manifest(Path(model_dir)))

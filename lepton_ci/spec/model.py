@@ -314,6 +314,11 @@ class RegistrySpec(_Model):
     backend: Literal["sqlite", "mlflow"] = "sqlite"
     path: str = Field(".lepton/registry.db", description="SQLite file (backend: sqlite).")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (backend: mlflow).")
+    shared: bool = Field(
+        False,
+        description="backend sqlite: `path` is a host path every CI job sees (one agent host, "
+        "a mounted volume). Without it, a registry file inside the workspace is an error in CI.",
+    )
 
     @model_validator(mode="after")
     def _mlflow_uri(self) -> RegistrySpec:

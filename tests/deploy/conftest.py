@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from lepton_ci.registry import Registry, open_registry
 from lepton_ci.spec.loader import parse_spec
 from lepton_ci.spec.model import Spec
 from tests.services import base_image, docker_client, local_registry, services_env  # noqa: F401
+
+_STAND_INS = itertools.count(1)
 
 SPEC = """\
 project: {{name: Deploy Test, model: deploy-test}}
@@ -38,7 +41,8 @@ class Project:
     def register(self, manifest: dict[str, Any] | None = None) -> int:
         version = self.registry.register(
             self.spec.model_name,
-            manifest=manifest or {"files": {}},
+            # one version per artifact: a stand-in manifest of its own per call
+            manifest=manifest or {"files": {}, "stand_in": next(_STAND_INS)},
             metrics={},
             gates=[],
             git_sha=None,

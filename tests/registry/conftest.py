@@ -30,7 +30,10 @@ def manifest(model: str = "digits-cnn", commit: str = "0123456789abcdef", **extr
     return {
         "schema_version": 1,
         "model": model,
-        "files": {"model.pt": {"sha256": "ab" * 32, "size": 1234}},
+        # the weights differ per commit, as a real retrain's would
+        "files": {
+            "model.pt": {"sha256": hashlib.sha256(commit.encode()).hexdigest(), "size": 1234}
+        },
         "git": {"commit": commit, "branch": "main", "dirty": False},
         "data_hash": "sha256:" + "cd" * 32,
         "params": {"epochs": 3, "lr": 0.01},

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from lepton_ci.errors import ExitCode
+from lepton_ci.identity import identity_digest
 
 from .conftest import RunDir
 
@@ -28,10 +29,9 @@ def test_register_records_the_run_and_hands_the_version_on(
     shown = json.loads(out)
     assert (shown["name"], shown["version"], shown["git_sha"]) == ("digits-cnn", 1, "feedface00")
     assert shown["gates_passed"] is True
-    manifest_bytes = (run / "train" / "manifest.json").read_bytes()
-    import hashlib
+    recorded = json.loads((run / "train" / "manifest.json").read_text())
 
-    assert shown["manifest_digest"] == "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+    assert shown["manifest_digest"] == identity_digest(recorded)  # the artifact's identity
     assert (run / "register" / "model.env").read_text() == (
         "LEPTON_MODEL_NAME=digits-cnn\nLEPTON_MODEL_VERSION=1\n"
     )

@@ -63,7 +63,7 @@ def test_champion_needs_passed_gates_or_a_forced_logged_override(
     registry: Registry, name: str
 ) -> None:
     good = add(registry, name, 0.95)
-    bad = add(registry, name, 0.50)
+    bad = add(registry, name, 0.50, "bad")
     registry.set_alias(name, good.version, "champion", reason="gates passed", actor="ci")
     assert registry.champion(name).version == good.version
 
@@ -179,7 +179,8 @@ def test_the_file_is_versioned_and_survives_reopening(tmp_path: Path, name: str)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with open_registry(spec, tmp_path) as reg:
         assert reg.latest(name).version == 1
-        assert add(reg, name).version == 2
+        assert add(reg, name, commit="next").version == 2
+        assert add(reg, name).version == 1  # the same artifact again: the same version
 
 
 def test_a_registry_from_a_newer_lepton_ci_is_refused_untouched(tmp_path: Path) -> None:

@@ -83,3 +83,21 @@ def test_absolute_and_relative_gate_outcomes() -> None:
     assert unknown.failed and "not computed" in (unknown.note or "")
     (rel,) = evaluate_gates(gates[2:3], metrics, champion_metrics={"accuracy": 0.95})
     assert rel.failed and rel.bound == pytest.approx(0.94) and rel.delta == pytest.approx(-0.02)
+
+
+RELATIVE = GateSpec(metric="accuracy", op=">=", champion_delta=-0.01, name="vs champion")
+
+
+def test_without_a_champion_only_the_first_version_skips_relative_gates() -> None:
+    first = evaluate_gates([RELATIVE], {"accuracy": 0.9}, champion_metrics=None, first_version=True)
+    assert first[0].passed and first[0].skipped
+    assert "first version" in first[0].skipped
+
+    closed = evaluate_gates(
+        [RELATIVE],
+        {"accuracy": 0.9},
+        champion_metrics=None,
+        missing_champion="no champion although v1 exists: promote one",
+    )
+    assert closed[0].failed and not closed[0].skipped
+    assert "promote" in (closed[0].note or "")
