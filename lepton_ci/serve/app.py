@@ -21,6 +21,8 @@ from lepton_ci.serve.predictor import BadInput, Predict, load_predictor
 log = logging.getLogger("lepton_ci.serve")
 
 ROUTES = {"/predict", "/healthz", "/readyz", "/metrics"}
+# Methods come from clients: any other one is counted as "other", so the series stay bounded.
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 @dataclass
@@ -238,7 +240,8 @@ class _Instrumented:
             await self.app(scope, receive, send_status)
         finally:
             metrics.in_flight.dec()
-            self._observe(route, scope["method"], status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self._observe(route, method, status, time.perf_counter() - start)
 
     @property
     def serve_state(self) -> ServeState:

@@ -142,3 +142,12 @@ def test_non_finite_numbers_and_deep_nesting_are_counted_4xx_json_errors(
     assert message in response.json()["error"]
     after = metric(client.get("/metrics").text, errors, reason="bad_request")
     assert after == before + 1
+
+
+def test_invented_http_methods_share_one_other_label(client: TestClient) -> None:
+    for n in range(200):
+        client.request(f"X{n}", "/predict")
+    text = client.get("/metrics").text
+    methods = set(re.findall(r'lepton_http_requests_total\{[^}]*method="([^"]*)"', text))
+    assert methods <= {"GET", "POST", "other"}
+    assert metric(text, "lepton_http_requests_total", route="/predict", method="other") == 200
