@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from lepton_ci.serve.predictor import BadInput, Predict, load_predictor
 log = logging.getLogger("lepton_ci.serve")
 
 ROUTES = {"/predict", "/healthz", "/readyz", "/metrics"}
+# Methods come from clients: any other one is counted as "other", so the series stay bounded.
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 @dataclass
@@ -156,11 +159,25 @@ class _NotJson(BadInput):
     pass
 
 
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"request body holds {name}; JSON numbers must be finite")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(f"number {text[:40]} is out of range; JSON numbers must be finite")
+    return value
+
+
 def _parse_inputs(body: bytes, max_batch: int) -> list[Any]:
     try:
-        payload = json.loads(body)
+        # RFC 8259 has no NaN/Infinity; Python's json accepts them, and 1e999 becomes inf
+        payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _NotJson(f"request body is not JSON: {exc.args[0] if exc.args else exc}") from None
+    except RecursionError:
+        raise _NotJson("request body is nested too deeply") from None
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise BadInput('request body must be a JSON object like {"inputs": [...]}')
     unknown = sorted(set(payload) - {"inputs"})
@@ -223,7 +240,8 @@ class _Instrumented:
             await self.app(scope, receive, send_status)
         finally:
             metrics.in_flight.dec()
-            self._observe(route, scope["method"], status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self._observe(route, method, status, time.perf_counter() - start)
 
     @property
     def serve_state(self) -> ServeState:

@@ -118,3 +118,36 @@ def test_custom_entrypoint_predictor(tiny_model: Path, tmp_path: Path, monkeypat
         body = client.post("/predict", json={"inputs": ["ab", "abcd"]}).json()
     assert body["outputs"] == [2, 4]
     assert body["predictions"] == ["virginica", "versicolor"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{"inputs": [[NaN, 0, 0, 0]]}', "NaN"),
+        (b'{"inputs": [[Infinity, 0, 0, 0]]}', "Infinity"),
+        (b'{"inputs": [[-Infinity, 0, 0, 0]]}', "-Infinity"),
+        (b'{"inputs": [[1e999, 0, 0, 0]]}', "finite"),
+        (b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),
+    ],
+)
+def test_non_finite_numbers_and_deep_nesting_are_counted_4xx_json_errors(
+    client: TestClient, payload: bytes, message: str
+) -> None:
+    errors = "lepton_predict_errors_total"
+    before = metric(client.get("/metrics").text, errors, reason="bad_request")
+    response = client.post(
+        "/predict", content=payload, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (400, 422), response.text
+    assert message in response.json()["error"]
+    after = metric(client.get("/metrics").text, errors, reason="bad_request")
+    assert after == before + 1
+
+
+def test_invented_http_methods_share_one_other_label(client: TestClient) -> None:
+    for n in range(200):
+        client.request(f"X{n}", "/predict")
+    text = client.get("/metrics").text
+    methods = set(re.findall(r'lepton_http_requests_total\{[^}]*method="([^"]*)"', text))
+    assert methods <= {"GET", "POST", "other"}
+    assert metric(text, "lepton_http_requests_total", route="/predict", method="other") == 200
