@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lepton_ci.cli.deploy:rollback",
         "Roll an environment back to an earlier version.",
     ),
+    "report": ("lepton_ci.cli.report:report", "Write the run's HTML report (plots, gates)."),
     "run": ("lepton_ci.cli.run:run", "Run the pipeline locally, as CI would."),
     "jenkins": ("lepton_ci.cli.jenkins:jenkins", "Sync, trigger and lint on a Jenkins controller."),
     "gitlab": ("lepton_ci.cli.gitlab:gitlab", "Lint, trigger, schedule and report on GitLab."),

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "docker", "mlflow", "kubernetes", "numpy", "jenkins", "gitlab", "uvicorn")
+HEAVY = (
+    "torch",
+    "docker",
+    "mlflow",
+    "kubernetes",
+    "numpy",
+    "jenkins",
+    "gitlab",
+    "uvicorn",
+    "matplotlib",
+)
 
 PROBE = """
 import json, sys
