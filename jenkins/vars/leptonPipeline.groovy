@@ -193,9 +193,11 @@ void deployTo(Map cfg, Map<String, String> layout, Map environment, String previ
 /**
  * Run `body` for `job` on the stage's agent: check out, unstash what the job needs, run with the
  * pipeline's variables (inside the stage's container image if any), then stash and archive what
- * it hands on, even when it failed. A failure marks stage and build FAILURE and lets the build
- * go on to the stages that run regardless (the metrics push). A lost agent reruns all of it on
- * a fresh one (`retry`).
+ * it hands on, even when it failed. A failing step marks stage and build FAILURE and lets the
+ * build go on to the stages that run regardless (the metrics push). A lost agent reruns all of it
+ * on a fresh one (`retry`): `catchInterruptions: false` lets that interruption (and an abort or a
+ * timeout) through to `retry`, which the default catchError would swallow (CatchErrorStep.java,
+ * jenkinsci/workflow-basic-steps-plugin).
  */
 void onAgent(Map cfg, Map<String, String> layout, String job, String step, String previous, Closure body) {
     Map agent = LeptonStages.agent(cfg.agents as Map, step)
@@ -205,7 +207,7 @@ void onAgent(Map cfg, Map<String, String> layout, String job, String step, Strin
         retryLostAgent(cfg.retry as Integer) {
             node(agent.label ?: null) {
                 checkout scm
-                catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                catchError(buildResult: 'FAILURE', stageResult: 'FAILURE', catchInterruptions: false) {
                     timeout(time: minutes, unit: 'MINUTES') {
                         for (String name in LeptonStages.unstash(step, previous)) {
                             unstash name

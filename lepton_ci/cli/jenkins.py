@@ -37,9 +37,9 @@ def jenkins() -> None:
 @click.option(
     "--kind",
     type=click.Choice(["pipeline", "multibranch"]),
-    default="pipeline",
+    default="multibranch",
     show_default=True,
-    help="Pipeline job on the default branch, or Multibranch project.",
+    help="Multibranch project (branches and tags), or a Pipeline job on the default branch.",
 )
 @click.option("--repo-url", help="Git URL the controller clones (default: this checkout's origin).")
 @click.option("--credentials-id", help="Jenkins credential id the controller clones with.")

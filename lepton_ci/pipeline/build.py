@@ -159,12 +159,13 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
         enabled=spec.lepton_ci.install and spec.lepton_ci.agent_image is None,
     )
     return Pipeline(
+        spec_args=spec_args,
         project=spec.project.name,
         model=spec.model_name,
         spec_path=spec_path,
         lepton_version=spec.lepton_ci.version,
         install=install,
-        jobs=tuple(jobs),
+        jobs=_with_kill_switches(jobs),
         default_branch=spec.project.default_branch,
         run_dir=RUN_DIR,
         schedule=schedule,
@@ -214,7 +215,28 @@ def _deploy_job(
 
 
 def _with_promotion(job: Job, promote: Command) -> Job:
-    return replace(job, commands=(*job.commands, promote))
+    return replace(job, commands=(*job.commands, promote), promotes=True)
+
+
+def _with_kill_switches(jobs: list[Job]) -> tuple[Job, ...]:
+    """Each job with ``disabled_by``: its own switch, then its upstream jobs' in job order."""
+    by_name = {job.name: job for job in jobs}
+    rank = {job.kill_switch: i for i, job in enumerate(jobs)}
+
+    def upstream(job: Job, seen: set[str]) -> None:
+        for name in job.needs:
+            need = by_name[name]
+            seen.add(need.kill_switch)
+            upstream(need, seen)
+
+    out = []
+    for job in jobs:
+        seen: set[str] = set()
+        upstream(job, seen)
+        seen.discard(job.kill_switch)
+        others = sorted(seen, key=lambda s: rank[s])
+        out.append(replace(job, disabled_by=(job.kill_switch, *others)))
+    return tuple(out)
 
 
 def _agent(agent: AgentSpec, agent_image: str | None) -> Agent:

@@ -153,6 +153,10 @@ class Job:
     resource_group: str | None = None  # serialise jobs touching the same thing
     interruptible: bool = True
     timeout_minutes: int | None = None
+    promotes: bool = False  # its commands promote the registered version to champion
+    disabled_by: tuple[str, ...] = ()
+    """Kill switches that skip this job: its own first, then those of every job it needs
+    (transitively, in pipeline order); a job whose input was disabled cannot run."""
 
     @property
     def kill_switch(self) -> str:
@@ -188,6 +192,7 @@ class Pipeline:
     retry: int
     agent: Agent  # default agent
     variables: tuple[tuple[str, str], ...] = ()  # plain (non-secret) variables for every job
+    spec_args: tuple[str, ...] = ()  # appended to every lepton-ci command (`--spec PATH`)
 
     @property
     def stages(self) -> tuple[str, ...]:

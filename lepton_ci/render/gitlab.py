@@ -144,7 +144,7 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
     """GitLab ``rules:`` for a job: kill switches first, then where it runs."""
     rule: Rule = job.rule
     rules: list[dict[str, Any]] = [
-        {"if": " || ".join("$" + s for s in _kill_switches(job, pipeline)), "when": "never"}
+        {"if": " || ".join("$" + s for s in job.disabled_by), "when": "never"}
     ]
     positive: list[str] = []
     if rule.schedule:
@@ -164,27 +164,6 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
             entry["when"] = when
         rules.append(entry)
     return rules
-
-
-def _kill_switches(job: Job, pipeline: Pipeline) -> list[str]:
-    """The job's own kill switch and those of every job it needs (transitively).
-
-    A job whose input was disabled cannot run, and GitLab refuses a pipeline whose ``needs:``
-    names a job that is not in it, so disabling a step disables what depends on it.
-    """
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(j: Job) -> None:
-        if j.kill_switch not in seen:
-            seen.add(j.kill_switch)
-            order.append(j.kill_switch)
-        for name in j.needs:
-            visit(pipeline.job(name))
-
-    visit(job)
-    rank = {j.kill_switch: i for i, j in enumerate(pipeline.jobs)}
-    return [order[0], *sorted(order[1:], key=lambda s: rank.get(s, len(rank)))]
 
 
 def _needs(job: Job) -> list[dict[str, Any]]:
@@ -309,7 +288,7 @@ def template_commands(job: Job, pipeline: Pipeline) -> tuple[Command, ...]:
     the champion, which the templates leave to the spec), so the commands always equal the
     model's. Kept next to ``gitlab/`` by a test that resolves the templates.
     """
-    spec_args = _spec_args(pipeline)
+    spec_args = pipeline.spec_args
     words: dict[str, tuple[str, ...]] = {
         "train": ("train",),
         "evaluate": ("evaluate", "--junit", job.reports.junit or ""),
@@ -322,13 +301,8 @@ def template_commands(job: Job, pipeline: Pipeline) -> tuple[Command, ...]:
     return (("lepton-ci", *words[job.step], *spec_args),)
 
 
-def _spec_args(pipeline: Pipeline) -> tuple[str, ...]:
-    train = pipeline.job("train").commands[0]
-    return train[2:]  # `lepton-ci train [--spec PATH]`: whatever the model appends
-
-
 def _spec_args_input(pipeline: Pipeline) -> str:
-    args = _spec_args(pipeline)
+    args = pipeline.spec_args
     return " " + shell_line(args) if args else ""
 
 

@@ -23,7 +23,6 @@ from lepton_ci.render.escape import render_template
 from lepton_ci.render.outputs import RenderOptions
 
 STASH_PREFIX = "lepton-"
-PROMOTE = ("models", "promote")
 MAX_RETRIES = 2
 
 
@@ -155,22 +154,18 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
             pushgateway=_credential_id(jobs.get("metrics-push"), "username_password"),
             kubeconfig=next((c for job in deploys if (c := _credential_id(job, "file"))), None),
         ),
-        "promoteOnRegister": "register" in jobs and _promotes(jobs["register"]),
+        "promoteOnRegister": "register" in jobs and jobs["register"].promotes,
         "environments": [
             {
                 "name": job.environment.name if job.environment else job.name,
                 "target": job.environment.target if job.environment else "docker",
                 "approval": job.approval is not None,
                 "approvers": list(job.approval.approvers) if job.approval else [],
-                "promote": _promotes(job),
+                "promote": job.promotes,
             }
             for job in deploys
         ],
     }
-
-
-def _promotes(job: Job) -> bool:
-    return any(cmd[1:3] == PROMOTE for cmd in job.commands)
 
 
 def _credential_id(job: Job | None, kind: str) -> str | None:

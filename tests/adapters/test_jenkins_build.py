@@ -24,7 +24,9 @@ REPORT = {
 
 
 def synced(cli, jenkins: FakeJenkins) -> None:  # type: ignore[no-untyped-def]
-    assert cli("jenkins", "sync", "--repo-url", "https://git.example.com/d.git").code == 0
+    # a Pipeline job takes build parameters itself (in a multibranch project, its branch jobs do)
+    args = ("--repo-url", "https://git.example.com/d.git", "--kind", "pipeline")
+    assert cli("jenkins", "sync", *args).code == 0
 
 
 def test_build_streams_the_console_and_passes_parameters(cli, jenkins: FakeJenkins, repo: Path):

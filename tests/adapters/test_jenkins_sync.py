@@ -15,7 +15,7 @@ def sync(cli, *extra: str):  # type: ignore[no-untyped-def]
 
 
 def test_first_sync_creates_a_pipeline_job_from_the_spec(cli, jenkins: FakeJenkins, repo: Path):
-    result = sync(cli)
+    result = sync(cli, "--kind", "pipeline")
     assert result.code == 0, result.output
     assert "job digits-cnn: created" in result.out
     root = ET.fromstring(jenkins.jobs["digits-cnn"].config)
@@ -43,10 +43,10 @@ def test_second_sync_with_nothing_changed_writes_nothing(cli, jenkins: FakeJenki
 
 
 def test_a_spec_change_updates_the_job(cli, jenkins: FakeJenkins, repo: Path):
-    assert sync(cli).code == 0
+    assert sync(cli, "--kind", "pipeline").code == 0
     spec = repo / "lepton.yaml"
     spec.write_text(spec.read_text().replace('"0 3 * * 1"', '"30 1 * * *"'))
-    result = sync(cli)
+    result = sync(cli, "--kind", "pipeline")
     assert result.code == 0, result.output
     assert "job digits-cnn: updated" in result.out
     assert "30 1 * * *" in result.out  # the change is listed
@@ -74,13 +74,13 @@ def test_a_job_edited_in_the_ui_is_reported_and_kept_without_force(
 
 
 def test_jenkins_reformatting_the_xml_is_not_an_edit(cli, jenkins: FakeJenkins, repo: Path):
-    assert sync(cli).code == 0
+    assert sync(cli, "--kind", "pipeline").code == 0
     job = jenkins.jobs["digits-cnn"]
     # Jenkins re-saves with plugin versions and its own indentation
     job.config = job.config.replace('plugin="workflow-job"', 'plugin="workflow-job@1436.vfa_244"')
     job.config = job.config.replace("\n    ", "\n        ")
     before = len(jenkins.job_writes())
-    assert "unchanged" in sync(cli).out
+    assert "unchanged" in sync(cli, "--kind", "pipeline").out
     assert len(jenkins.job_writes()) == before
 
 
@@ -93,6 +93,29 @@ def test_a_job_not_made_by_lepton_ci_is_not_overwritten(cli, jenkins: FakeJenkin
     result = sync(cli)
     assert result.code == 5
     assert "was not created by lepton-ci" in result.err
+
+
+def test_by_default_a_multibranch_project_discovers_branches_and_tags_and_builds_both(
+    cli, jenkins: FakeJenkins, repo: Path
+):
+    # multibranch: BRANCH_NAME, TAG_NAME and the Jenkinsfile's own cron work as the spec says
+    result = sync(cli)
+    assert result.code == 0, result.output
+    root = ET.fromstring(jenkins.jobs["digits-cnn"].config)
+    assert root.tag.endswith("WorkflowMultiBranchProject")
+    source = root.find(".//jenkins.branch.BranchSource")
+    assert source is not None
+    traits = [t.tag for t in source.iterfind("source/traits/*")]
+    assert traits == [
+        "jenkins.plugins.git.traits.BranchDiscoveryTrait",
+        "jenkins.plugins.git.traits.TagDiscoveryTrait",
+    ]
+    # branch-api builds discovered tags only with a build strategy that accepts them; once any
+    # strategy is set, branches need their own (basic-branch-build-strategies)
+    strategies = [s.tag.rsplit(".", 1)[-1] for s in source.iterfind("buildStrategies/*")]
+    assert strategies == ["BranchBuildStrategyImpl", "TagBuildStrategyImpl"]
+    # no job-level timer nor Boolean parameters in a multibranch project: the Jenkinsfile owns both
+    assert root.find(".//hudson.triggers.TimerTrigger") is None
 
 
 def test_multibranch_project_in_a_folder(cli, jenkins: FakeJenkins, repo: Path):
@@ -130,5 +153,5 @@ def test_credentials_in_the_origin_url_never_reach_the_job(cli, repo: Path):
     )
     result = cli("jenkins", "sync", "--dry-run")
     assert result.code == 0, result.output
-    assert "<url>https://git.example.com/x.git</url>" in result.out
+    assert "<remote>https://git.example.com/x.git</remote>" in result.out
     assert "s3cr3t-pat" not in result.out

@@ -116,18 +116,42 @@ abstract class JenkinsStub extends Script {
 
     void junit(Object arg) { ctx.record(kind: 'junit', testResults: arg instanceof Map ? arg.testResults : arg) }
 
-    /** Catches a failing step (marks the stage, the build goes on); a lost agent passes through. */
+    static final List<String> CATCH_ERROR_KEYS = ['message', 'buildResult', 'stageResult', 'catchInterruptions']
+    /** Simulated failures that Jenkins raises as a FlowInterruptedException (an actual interruption). */
+    static final List<String> INTERRUPTIONS = ['agent', 'nonresumable']
+
+    /**
+     * Jenkins' `catchError`, as `CatchErrorStep.Execution.Callback.onFailure` has it
+     * (jenkinsci/workflow-basic-steps-plugin, src/main/java/org/jenkinsci/plugins/workflow/steps/CatchErrorStep.java):
+     * it catches every Throwable of its body, a lost agent included (ExecutorStepExecution cancels
+     * the `node` body with a FlowInterruptedException carrying RemovedNodeCause,
+     * jenkinsci/workflow-durable-task-step, src/main/java/org/jenkinsci/plugins/workflow/support/steps/ExecutorStepExecution.java),
+     * unless `catchInterruptions: false` and the failure is an actual interruption: then it rethrows.
+     * A caught interruption sets the interruption's own result (ABORTED), not `buildResult`.
+     * Defaults: buildResult FAILURE, stageResult SUCCESS, catchInterruptions true.
+     */
     Object catchError(Map args, Closure body) {
+        args.keySet().each { Object k ->
+            if (!(k.toString() in CATCH_ERROR_KEYS)) {
+                throw new StubError("stub: unknown catchError argument '${k}'; allowed: ${CATCH_ERROR_KEYS.join(', ')}")
+            }
+        }
+        boolean catchInterruptions = args.containsKey('catchInterruptions') ? args.catchInterruptions as boolean : true
         try {
             return body.call()
         } catch (StubFailure e) {
-            if (e.kind != 'step') {
+            boolean interruption = e.kind in INTERRUPTIONS
+            if (interruption && !catchInterruptions) {
                 throw e
             }
-            ctx.record(kind: 'caught', message: e.message, stageResult: args.stageResult)
+            String buildResult = interruption ? 'ABORTED' : (args.buildResult ?: 'FAILURE')
+            String stageResult = interruption ? 'ABORTED' : (args.stageResult ?: 'SUCCESS')
+            ctx.record(kind: 'caught', message: e.message, buildResult: buildResult, stageResult: stageResult)
             return null
         }
     }
+
+    Object catchError(Closure body) { catchError([:], body) }
 
     // ---- retry (workflow-basic-steps) -----------------------------------------------------
     static final List<String> RETRY_KEYS = ['count', 'conditions']

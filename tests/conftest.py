@@ -1,0 +1,37 @@
+"""Suite-wide marks: the fast lane is ``bash .ci/test -m "not slow and not docker"``.
+
+Tests that start a JVM (the Groovy stub and npm-groovy-lint: 1.7-4.6 s a start), an npm tool
+(gitlab-ci-local) or train a real model for several epochs are ``slow`` by the module or test
+they live in, listed here so a new test in those files is slow without remembering the mark.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SLOW_MODULES = {
+    "tests/jenkins/test_tags.py",  # the Groovy stub, one JVM per case batch
+    "tests/jenkins/test_evaluate.py",
+    "tests/jenkins/test_library.py",
+    "tests/jenkins/test_retry.py",
+    "tests/jenkins/test_extract.py",
+    "tests/jenkins/test_lint.py",  # npm-groovy-lint (Groovy 4 in a JVM)
+    "tests/golden/test_parity.py",  # Groovy evaluation of every golden Jenkinsfile
+    "tests/gitlab/test_gitlab_ci_local.py",  # gitlab-ci-local (node)
+    "tests/gitlab/test_tags.py",
+}
+SLOW_TESTS = {
+    "tests/runtime/test_train.py::test_cache_hit_skips_training_and_no_cache_retrains",
+    "tests/runtime/test_train.py::test_same_seed_gives_identical_weights_and_another_seed_does_not",
+    "tests/runtime/test_train.py::test_a_crashing_entrypoint_fails_the_step_and_leaves_no_artifact",
+    "tests/runtime/test_evaluate.py::test_a_failing_gate_exits_4_after_writing_every_report",
+    "tests/serve/test_server.py::test_several_workers_each_verify_and_serve",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        test = item.nodeid.split("[", 1)[0]
+        if module in SLOW_MODULES or test in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

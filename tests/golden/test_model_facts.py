@@ -1,0 +1,45 @@
+"""The pipeline model carries the facts renderers used to guess from argv.
+
+``Job.promotes``, ``Job.disabled_by`` and ``Pipeline.spec_args`` are set where the model is
+built; these tests check them against what the jobs actually are, for every golden case.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.golden.cases import CASES, Case
+
+PROMOTE = ("models", "promote")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_job_promotes_exactly_when_it_runs_models_promote(case: Case) -> None:
+    for job in case.pipeline.jobs:
+        assert job.promotes == any(cmd[1:3] == PROMOTE for cmd in job.commands), job.name
+    assert sum(job.promotes for job in case.pipeline.jobs) == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_lepton_command_ends_with_the_spec_args(case: Case) -> None:
+    args = case.pipeline.spec_args
+    assert args == (() if case.spec_path == "lepton.yaml" else ("--spec", case.spec_path))
+    for job in case.pipeline.jobs:
+        for cmd in job.commands:
+            assert cmd[len(cmd) - len(args) :] == args
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_job_is_disabled_by_its_own_switch_and_those_of_all_it_needs(case: Case) -> None:
+    pipeline = case.pipeline
+
+    def upstream(name: str) -> set[str]:
+        job = pipeline.job(name)
+        return {job.kill_switch}.union(*(upstream(n) for n in job.needs))
+
+    order = [job.kill_switch for job in pipeline.jobs]
+    for job in pipeline.jobs:
+        assert job.disabled_by[0] == job.kill_switch
+        assert set(job.disabled_by) == upstream(job.name)
+        rest = list(job.disabled_by[1:])
+        assert rest == sorted(rest, key=order.index)

@@ -1,0 +1,72 @@
+"""The stub's `catchError` and `retry`, checked against what the real steps do.
+
+Upstream: `CatchErrorStep.Execution.Callback.onFailure` (jenkinsci/workflow-basic-steps-plugin,
+src/main/java/org/jenkinsci/plugins/workflow/steps/CatchErrorStep.java) catches every failure of
+its body, including the FlowInterruptedException (RemovedNodeCause) that ExecutorStepExecution
+(jenkinsci/workflow-durable-task-step) raises when the agent goes away, unless
+`catchInterruptions: false`. A caught interruption sets its own result (ABORTED).
+The stub cannot know which interruptions a real controller raises for a given outage (how long
+it waits for a disconnected agent, whether a Kubernetes pod deletion is seen): it models a lost
+agent as one interruption during the first `sh` of the job named by STUB_AGENT_LOST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.jenkins.extract import JenkinsEvalError, evaluate_jenkinsfile
+
+pytestmark = pytest.mark.usefixtures("groovy_runtime")
+
+
+def run(catch_args: str, **env: str) -> list[dict[str, Any]]:
+    script = f"""
+withEnv(['LEPTON_JOB=train']) {{
+    retry(count: 2, conditions: [agent(), nonresumable()]) {{
+        catchError({catch_args}) {{
+            sh 'lepton-ci train'
+        }}
+    }}
+}}
+"""
+    return evaluate_jenkinsfile(script, env=env).events
+
+
+def kinds(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["kind"] == kind]
+
+
+def test_default_catch_error_swallows_a_lost_agent_so_retry_never_sees_it() -> None:
+    events = run("buildResult: 'FAILURE', stageResult: 'FAILURE'", STUB_AGENT_LOST="train")
+    assert not kinds(events, "retrying")
+    [caught] = kinds(events, "caught")
+    assert (caught["buildResult"], caught["stageResult"]) == ("ABORTED", "ABORTED")
+    assert len(kinds(events, "sh")) == 1
+
+
+def test_catch_interruptions_false_lets_a_lost_agent_reach_retry() -> None:
+    args = "buildResult: 'FAILURE', stageResult: 'FAILURE', catchInterruptions: false"
+    events = run(args, STUB_AGENT_LOST="train")
+    assert [e["attempt"] for e in kinds(events, "retrying")] == [2]
+    assert not kinds(events, "caught")
+    assert len(kinds(events, "sh")) == 2
+
+
+def test_a_failing_step_is_caught_with_the_requested_results_and_not_retried() -> None:
+    args = "buildResult: 'FAILURE', stageResult: 'FAILURE', catchInterruptions: false"
+    events = run(args, STUB_FAIL_SH="lepton-ci train")
+    [caught] = kinds(events, "caught")
+    assert (caught["buildResult"], caught["stageResult"]) == ("FAILURE", "FAILURE")
+    assert not kinds(events, "retrying")
+
+
+def test_catch_error_defaults_are_upstreams_build_failure_stage_success() -> None:
+    [caught] = kinds(run("[:]", STUB_FAIL_SH="lepton-ci train"), "caught")
+    assert (caught["buildResult"], caught["stageResult"]) == ("FAILURE", "SUCCESS")
+
+
+def test_catch_error_refuses_arguments_the_step_does_not_have() -> None:
+    with pytest.raises(JenkinsEvalError, match="unknown catchError argument 'catchInterrupts'"):
+        run("catchInterrupts: false")
