@@ -177,6 +177,13 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
     )
 
 
+def _deploy_needs(env: EnvironmentSpec, previous: str) -> tuple[str, ...]:
+    """A deploy needs the registered version, the pushed image unless its target runs the
+    model from the run directory (``local``), and the previous environment's deploy."""
+    image = () if env.target == "local" else ("image-push",)
+    return ("register", *image) + ((previous,) if previous != "image-push" else ())
+
+
 def _deploy_job(
     spec: Spec,
     env: EnvironmentSpec,
@@ -201,7 +208,7 @@ def _deploy_job(
         step="deploy",
         title=f"Deploy {env.name}",
         commands=(cmd("deploy", "--env", env.name),),
-        needs=("register", "image-push") + ((previous,) if previous != "image-push" else ()),
+        needs=_deploy_needs(env, previous),
         artifacts=(str(layout.deploy_dir),),
         reports=Reports(dotenv=str(layout.deploy_env(env.name))),
         rule=rule,

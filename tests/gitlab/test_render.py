@@ -76,7 +76,10 @@ def test_rules_follow_the_model(render: Render) -> None:
     assert register[0]["if"].startswith(
         f"$LEPTON_REGISTER_DISABLED{on} || $LEPTON_TRAIN_DISABLED{on}"
     )
-    assert "$LEPTON_IMAGE_PUSH_DISABLED" + on in deploy["rules"][0]["if"]
+    # dev is a `local` target: it runs the model from the run directory, so it needs no image
+    assert "$LEPTON_REGISTER_DISABLED" + on in deploy["rules"][0]["if"]
+    assert "$LEPTON_IMAGE_PUSH_DISABLED" not in deploy["rules"][0]["if"]
+    assert "$LEPTON_IMAGE_PUSH_DISABLED" + on in doc["deploy-prod"]["rules"][0]["if"]
     ifs = [r["if"] for r in train]
     assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in ifs and "$CI_COMMIT_BRANCH" in ifs
     # register & later: schedule and the default branch only, never merge requests
