@@ -11,6 +11,8 @@ a suite run inside a CI job must not inherit that from its own job.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 SLOW_MODULES = {
@@ -41,7 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+CI_VARIABLES = ("CI", "GITLAB_CI", "JENKINS_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # before any fixture, session- and module-scoped ones included
+    for var in CI_VARIABLES:
+        os.environ.pop(var, None)
+
+
 @pytest.fixture(autouse=True)
 def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CI", "GITLAB_CI", "JENKINS_URL"):
+    for var in CI_VARIABLES:
         monkeypatch.delenv(var, raising=False)

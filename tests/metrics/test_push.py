@@ -23,10 +23,10 @@ CANARY = "canary-Pw-7f3a91"
 def register_versions(root: Path, count: int) -> None:
     """What `models register` left in the project's registry: ``count`` versions."""
     with SqliteRegistry(root / ".lepton" / "registry.db") as reg:
-        for _ in range(count):
+        for n in range(count):
             reg.register(
                 "digits-cnn",
-                manifest={},
+                manifest={"stand_in": n},  # one artifact per version: the same one is one version
                 metrics={},
                 gates=[],
                 git_sha=None,
