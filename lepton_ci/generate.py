@@ -32,6 +32,20 @@ class InitOptions:
     gates: list[str] = field(default_factory=lambda: ["accuracy >= 0.9"])
     data: list[str] | None = None
     default_branch: str | None = None
+    requirements: list[str] | None = None
+    install_project: bool | None = None
+
+
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+def _has_project_table(root: Path) -> bool:
+    """Whether the repository's pyproject.toml declares an installable project."""
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return any(line.strip() == "[project]" for line in text.splitlines())
 
 
 @dataclass
@@ -55,7 +69,15 @@ def detect_defaults(root: Path, options: InitOptions) -> InitOptions:
         options.data if options.data is not None else [d for d in ("data",) if (root / d).is_dir()]
     )
     branch = options.default_branch or _git_default_branch(root) or "main"
+    requirements = options.requirements
+    if requirements is None:
+        requirements = [REQUIREMENTS_FILE] if (root / REQUIREMENTS_FILE).is_file() else []
+    install_project = options.install_project
+    if install_project is None:
+        install_project = not requirements and _has_project_table(root)
     return InitOptions(
+        requirements=requirements,
+        install_project=install_project,
         name=name,
         train_entrypoint=train_ep,
         train_command=train_cmd,
@@ -87,6 +109,8 @@ def starter_spec(options: InitOptions) -> str:
         base_image=options.base_image,
         cron=options.cron,
         style=options.style,
+        requirements=options.requirements or [],
+        install_project=bool(options.install_project),
     )
     parse_spec(text, SPEC_FILENAME)  # what we write must itself be valid
     return text

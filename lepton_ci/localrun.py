@@ -119,7 +119,7 @@ def run_pipeline(
             result.results.append(JobResult(job.name, "not-run", reason="waiting for approval"))
             broken = True
             continue
-        commands = (pipeline.install.commands if with_setup else ()) + job.commands
+        commands = (pipeline.setup(job) if with_setup else ()) + job.commands
         job_result = _run_job(job, commands, root, env, logs / f"{job.name}.log", stream)
         if job_result.status == "passed":
             missing = [a for a in job.artifacts if not (root / a).exists()]

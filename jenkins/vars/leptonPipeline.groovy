@@ -41,7 +41,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'train', 'train', null) {
-                            leptonTrain(common(cfg))
+                            leptonTrain(common(cfg, 'train', true))
                         }
                     }
                 }
@@ -55,7 +55,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'evaluate', 'evaluate', null) {
-                            leptonEvaluate(common(cfg) + [junit: layout.junit])
+                            leptonEvaluate(common(cfg, 'evaluate', true) + [junit: layout.junit])
                         }
                     }
                 }
@@ -74,7 +74,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'register', 'register', null) {
-                            leptonRegister(common(cfg) + [promote: cfg.promoteOnRegister as boolean])
+                            leptonRegister(common(cfg, 'register', false) + [promote: cfg.promoteOnRegister as boolean])
                         }
                     }
                 }
@@ -93,7 +93,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'image-build', 'image-build', null) {
-                            leptonImageBuild(common(cfg) + [registryCredentials: cfg.credentials.registry])
+                            leptonImageBuild(common(cfg, 'image-build', false) + [registryCredentials: cfg.credentials.registry])
                         }
                     }
                 }
@@ -112,7 +112,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'image-push', 'image-push', null) {
-                            leptonImagePush(common(cfg) + [registryCredentials: cfg.credentials.registry])
+                            leptonImagePush(common(cfg, 'image-push', false) + [registryCredentials: cfg.credentials.registry])
                         }
                     }
                 }
@@ -148,7 +148,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         onAgent(cfg, layout, 'metrics-push', 'metrics-push', null) {
-                            leptonMetricsPush(common(cfg) + [pushgatewayCredentials: cfg.credentials.pushgateway])
+                            leptonMetricsPush(common(cfg, 'metrics-push', false) + [pushgatewayCredentials: cfg.credentials.pushgateway])
                         }
                     }
                 }
@@ -157,10 +157,19 @@ void call(Map config = [:]) {
     }
 }
 
-/** The keys every step var shares, taken from the pipeline's config. */
-Map common(Map cfg) {
-    return [spec: cfg.spec, install: cfg.install, requirement: cfg.requirement, indexUrl: cfg.indexUrl,
-            venv: cfg.venv]
+/**
+ * The keys every step var shares, taken from the pipeline's config: `job`'s own requirement (the
+ * extras its step needs), the constraints, and the repository's own requirement files and project
+ * where the job runs the repository's code (`userCode`: train, evaluate, local deploys).
+ */
+Map common(Map cfg, String job, boolean userCode) {
+    Map out = [spec: cfg.spec, install: cfg.install, requirement: cfg.requirements[job] ?: cfg.requirement,
+               indexUrl: cfg.indexUrl, venv: cfg.venv, constraints: cfg.constraints, pipCacheDir: cfg.pipCacheDir]
+    if (userCode) {
+        out.requirementFiles = cfg.requirementFiles
+        out.installProject = cfg.installProject
+    }
+    return out
 }
 
 /** One deployment: its own stage, the approval (no executor held), then the deploy on an agent. */
@@ -180,7 +189,7 @@ void deployTo(Map cfg, Map<String, String> layout, Map environment, String previ
             }
         }
         onAgent(cfg, layout, job, 'deploy', previous) {
-            leptonDeploy(common(cfg) + [
+            leptonDeploy(common(cfg, job, environment.target == 'local') + [
                 env: environment.name,
                 target: environment.target ?: 'docker',
                 promote: environment.promote as boolean,

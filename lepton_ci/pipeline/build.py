@@ -70,6 +70,8 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="train",
             title="Train",
             commands=(cmd("train"),),
+            extras=_extras(spec, "train"),
+            user_code=True,
             artifacts=(str(layout.train_dir),),
             rule=everywhere,
             agent=agent("train"),
@@ -80,6 +82,8 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="evaluate",
             title="Evaluate",
             commands=(cmd("evaluate", "--junit", str(layout.junit)),),
+            extras=_extras(spec, "evaluate"),
+            user_code=True,
             needs=("train",),
             artifacts=(str(layout.evaluate_dir),),
             reports=Reports(junit=str(layout.junit)),
@@ -92,6 +96,7 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="register",
             title="Register model",
             commands=(cmd("models", "register"),),
+            extras=_extras(spec, "register"),
             needs=("train", "evaluate"),
             artifacts=(str(layout.register_dir),),
             reports=Reports(dotenv=str(layout.model_env)),
@@ -104,6 +109,7 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="image-build",
             title="Build image",
             commands=(cmd("image", "build"),),
+            extras=_extras(spec, "image-build"),
             needs=("train", "register"),
             artifacts=(str(layout.image_build_env),),
             rule=mainline,
@@ -115,6 +121,7 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="image-push",
             title="Push image",
             commands=(cmd("image", "push"),),
+            extras=_extras(spec, "image-push"),
             needs=("register", "image-build"),
             artifacts=(str(layout.image_env),),
             reports=Reports(dotenv=str(layout.image_env)),
@@ -139,6 +146,7 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             step="metrics-push",
             title="Push metrics",
             commands=(cmd("metrics", "push"),),
+            extras=_extras(spec, "metrics-push"),
             needs=("train", "evaluate"),
             rule=Rule(branches=None, merge_requests=True, schedule=True, tags=tags, always=True),
             agent=agent("metrics-push"),
@@ -152,11 +160,17 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
         if spec.schedule.retrain
         else None
     )
+    name, _, extras = spec.lepton_ci.package.partition("[")
     install = Install(
-        requirement=f"{spec.lepton_ci.package}=={spec.lepton_ci.version}",
+        package=name,
+        version=spec.lepton_ci.version,
         index_url=spec.lepton_ci.index_url,
         venv=VENV_DIR,
         enabled=spec.lepton_ci.install and spec.lepton_ci.agent_image is None,
+        extras=tuple(e for e in extras.rstrip("]").split(",") if e),
+        requirements=tuple(spec.lepton_ci.requirements),
+        constraints=tuple(spec.lepton_ci.constraint_files),
+        project=spec.lepton_ci.install_project,
     )
     return Pipeline(
         spec_args=spec_args,
@@ -175,6 +189,37 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
         agent=_agent(spec.agents.default, spec.lepton_ci.agent_image),
         variables=(("LEPTON_PROJECT", spec.project.name), ("LEPTON_MODEL", spec.model_name)),
     )
+
+
+STEP_EXTRAS: dict[str, tuple[str, ...]] = {
+    "train": ("train",),  # torch, numpy, tqdm (runtime/train.py)
+    "evaluate": ("train",),  # torch, numpy (runtime/evaluate.py, cli/evaluate.py)
+    "register": (),  # the registry only (sqlite is the standard library's)
+    "image-build": ("docker",),  # image/docker_api.py
+    "image-push": ("docker",),
+    "metrics-push": ("metrics",),  # prometheus_client, requests (metrics/pushgateway.py)
+}
+"""lepton-ci extras each step's command imports; deploys by target (``DEPLOY_EXTRAS``)."""
+
+DEPLOY_EXTRAS: dict[str, tuple[str, ...]] = {
+    "local": ("serve",),  # uvicorn, starlette, torch (serve/server.py, serve/predictor.py)
+    "docker": ("docker",),  # deploy/docker_target.py
+    "kubernetes": ("kubernetes",),  # deploy/kubernetes.py
+}
+
+REGISTRY_STEPS = ("evaluate", "register", "image-push", "deploy", "metrics-push")
+"""Steps that open the model registry (champion gates, versions, digests, deployments)."""
+
+
+def _extras(spec: Spec, step: str, target: str | None = None) -> tuple[str, ...]:
+    """What ``step`` imports: its own extras, plus ``mlflow`` where it opens an MLflow
+    registry or pushes to an MLflow metrics sink."""
+    extras = DEPLOY_EXTRAS[target] if target is not None else STEP_EXTRAS[step]
+    mlflow_registry = spec.registry.backend == "mlflow" and step in REGISTRY_STEPS
+    mlflow_sink = step == "metrics-push" and any(s.type == "mlflow" for s in spec.metrics.sinks)
+    if mlflow_registry or mlflow_sink:
+        extras = (*extras, "mlflow")
+    return extras
 
 
 def _deploy_needs(env: EnvironmentSpec, previous: str) -> tuple[str, ...]:
@@ -208,6 +253,8 @@ def _deploy_job(
         step="deploy",
         title=f"Deploy {env.name}",
         commands=(cmd("deploy", "--env", env.name),),
+        extras=_extras(spec, "deploy", env.target),
+        user_code=env.target == "local",
         needs=_deploy_needs(env, previous),
         artifacts=(str(layout.deploy_dir),),
         reports=Reports(dotenv=str(layout.deploy_env(env.name))),

@@ -107,23 +107,53 @@ class Reports:
     dotenv: str | None = None
 
 
+PIP_CACHE_DIR = ".lepton/pip-cache"
+"""pip's cache (``PIP_CACHE_DIR``) inside the workspace, where GitLab's ``cache:`` can keep it."""
+
+
 @dataclass(frozen=True)
 class Install:
-    """How a job gets lepton-ci: installed into a cached venv, or already on the agent."""
+    """How a job gets lepton-ci and the model repository's own dependencies.
 
-    requirement: str  # e.g. "lepton-ci[train]==0.1.0"
-    index_url: str | None
+    Each job installs into a fresh venv (``venv``) only what its step needs: lepton-ci with the
+    job's extras (:attr:`Job.extras`) and, in jobs that run the repository's code
+    (:attr:`Job.user_code`), the repository's requirement files and project. The ``constraints``
+    files constrain every job's resolution, so the user's pins (torch above all) win over
+    lepton-ci's ranges. Wheels come from pip's cache (``cache_dir``), kept between jobs and
+    pipelines. ``enabled`` False: lepton-ci is on the agent already and nothing is installed.
+    """
+
+    package: str  # distribution name, e.g. "lepton-ci"
+    version: str
+    index_url: str | None  # an extra index: pip's default (or $PIP_INDEX_URL) stays in use
     venv: str
     enabled: bool
+    extras: tuple[str, ...] = ()  # added to every job's (the spec's `package` extras)
+    requirements: tuple[str, ...] = ()  # the repository's requirement files (`-r`)
+    constraints: tuple[str, ...] = ()  # pip constraints files (`-c`) for every job
+    project: bool = False  # install the repository itself (`-e .`, its pyproject.toml)
+    cache_dir: str = PIP_CACHE_DIR
 
-    @property
-    def commands(self) -> tuple[Command, ...]:
+    def requirement(self, extras: tuple[str, ...] = ()) -> str:
+        """The pinned requirement with ``extras`` and the spec's, e.g. ``lepton-ci[docker]==0.1.0``."""
+        wanted = sorted(set(self.extras) | set(extras))
+        return self.package + (f"[{','.join(wanted)}]" if wanted else "") + f"=={self.version}"
+
+    def commands(self, job: Job) -> tuple[Command, ...]:
+        """The job's setup: a venv, then one ``pip install`` of all it needs (none if disabled)."""
         if not self.enabled:
             return ()
         pip: list[str] = [f"{self.venv}/bin/python", "-m", "pip", "install", "--quiet"]
         if self.index_url:
             pip += ["--extra-index-url", self.index_url]
-        return (("python3", "-m", "venv", self.venv), (*pip, self.requirement))
+        for path in self.constraints:
+            pip += ["-c", path]
+        if job.user_code:
+            for path in self.requirements:
+                pip += ["-r", path]
+            if self.project:
+                pip += ["-e", "."]
+        return (("python3", "-m", "venv", self.venv), (*pip, self.requirement(job.extras)))
 
     @property
     def path_entry(self) -> str | None:
@@ -131,10 +161,16 @@ class Install:
         return f"{self.venv}/bin" if self.enabled else None
 
     @property
-    def cache_key(self) -> str:
-        return "lepton-ci-" + "".join(
-            c if c.isalnum() or c in ".-_" else "-" for c in self.requirement
-        )
+    def cache_files(self) -> tuple[str, ...]:
+        """Files whose content keys the pip cache (GitLab takes at most two)."""
+        files = tuple(dict.fromkeys((*self.constraints, *self.requirements)))
+        if self.project:
+            files += ("pyproject.toml",)
+        return tuple(dict.fromkeys(files))[:2]
+
+    cache_key: str = "lepton-pip"
+    """Key of the pip cache (GitLab: the prefix of the key derived from ``cache_files``). Wheels
+    are tagged by Python version and platform, so one cache serves every job and image."""
 
 
 SWITCH_ON_VALUES = ("true", "1", "yes")
@@ -169,6 +205,11 @@ class Job:
     interruptible: bool = True
     timeout_minutes: int | None = None
     promotes: bool = False  # its commands promote the registered version to champion
+    extras: tuple[str, ...] = ()
+    """lepton-ci extras the job's command imports (``docker`` for image-build, ...)."""
+    user_code: bool = False
+    """The job runs the model repository's code (train, evaluate, a local deploy): its setup
+    also installs the repository's own dependencies."""
     disabled_by: tuple[str, ...] = ()
     """Kill switches that skip this job: its own first, then those of every job it needs
     (transitively, in pipeline order); a job whose input was disabled cannot run."""
@@ -226,6 +267,8 @@ class Pipeline:
 
     def command_sequence(self) -> list[tuple[str, Command]]:
         """Every (job, command) in order, setup included: what parity tests compare."""
-        return [
-            (job.name, cmd) for job in self.jobs for cmd in self.install.commands + job.commands
-        ]
+        return [(job.name, cmd) for job in self.jobs for cmd in self.setup(job) + job.commands]
+
+    def setup(self, job: Job) -> tuple[Command, ...]:
+        """What ``job`` runs before its commands: its install (none with lepton-ci preinstalled)."""
+        return self.install.commands(job)

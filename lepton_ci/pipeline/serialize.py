@@ -11,5 +11,5 @@ from lepton_ci.pipeline.model import Pipeline
 def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
     data = dataclasses.asdict(pipeline)
     data["stages"] = list(pipeline.stages)
-    data["setup"] = [list(c) for c in pipeline.install.commands]
+    data["setup"] = {job.name: [list(c) for c in pipeline.setup(job)] for job in pipeline.jobs}
     return data

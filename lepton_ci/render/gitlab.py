@@ -42,7 +42,11 @@ RETRY_WHEN = (
 """Failures worth a retry: the runner's, never the step's own (a failing gate stays failed)."""
 
 BASE_JOB = ".lepton-base"
-"""Hidden job of the standalone file holding setup (``before_script``) and the venv cache."""
+"""Hidden job of the standalone file holding pip's cache (``cache:``, ``PIP_CACHE_DIR``)."""
+
+PIP_CACHE_VARIABLE = "$CI_PROJECT_DIR/{cache_dir}"
+"""``PIP_CACHE_DIR`` of lepton's jobs: inside the project, where ``cache:`` can keep it (GitLab's
+own lib/gitlab/ci/templates/Python.gitlab-ci.yml and doc/ci/caching/index.md do the same)."""
 
 INCLUDE_TEMPLATE = "/include/lepton.gitlab-ci.yml"
 """Path of the classic include template inside the published ``gitlab/`` project."""
@@ -92,17 +96,31 @@ class Variable:
     value: str
 
 
-def _setup_lines(pipeline: Pipeline) -> list[str]:
-    lines = [shell_line(c) for c in pipeline.install.commands]
-    if pipeline.install.path_entry:
+def _setup_lines(pipeline: Pipeline, job: Job) -> list[str]:
+    """The job's ``before_script``: its own install (the extras its step needs), then PATH."""
+    lines = [shell_line(c) for c in pipeline.setup(job)]
+    if lines and pipeline.install.path_entry:
         lines.append(PATH_EXPORT.format(venv=pipeline.install.path_entry))
     return lines
 
 
 def _cache(pipeline: Pipeline) -> dict[str, Any] | None:
-    if not pipeline.install.enabled:
+    """pip's cache, kept between jobs and pipelines; a new key when the requirement files change
+    (``cache:key:files`` takes at most two files). Only wheels are cached, not the venv: a venv
+    breaks when restored into another build directory (its scripts name their interpreter)."""
+    install = pipeline.install
+    if not install.enabled:
         return None
-    return {"key": pipeline.install.cache_key, "paths": [pipeline.install.venv + "/"]}
+    key: str | dict[str, Any] = install.cache_key
+    if install.cache_files:
+        key = {"files": list(install.cache_files), "prefix": install.cache_key}
+    return {"key": key, "paths": [install.cache_dir + "/"]}
+
+
+def _setup_variables(pipeline: Pipeline) -> dict[str, str]:
+    if not pipeline.install.enabled:
+        return {}
+    return {"PIP_CACHE_DIR": PIP_CACHE_VARIABLE.format(cache_dir=pipeline.install.cache_dir)}
 
 
 class _Tags:
@@ -263,6 +281,7 @@ def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
                 "title": job.title,
                 "stage": job.name,
                 "needs": _needs(job),
+                "before_script": _setup_lines(pipeline, job),
                 "script": [shell_line(c) for c in job.commands],
                 "artifacts": _artifacts(job),
                 "environment": _environment(job),
@@ -284,7 +303,7 @@ def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
         "default": default,
         "variables": _variables(pipeline, tags),
         "base_job": BASE_JOB,
-        "setup": _setup_lines(pipeline),
+        "setup_variables": _setup_variables(pipeline),
         "cache": _cache(pipeline),
         "jobs": jobs,
     }
@@ -399,6 +418,13 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
                     overrides["allow_failure"] = False
             elif job.resource_group:
                 overrides["resource_group"] = job.resource_group
+        # Setup goes into lepton's own jobs, never into `default:`, which every other job of
+        # the pipeline (SAST, the user's own) would inherit.
+        setup = _setup_lines(pipeline, job)
+        if setup:
+            overrides["before_script"] = setup
+            overrides["variables"] = _setup_variables(pipeline)
+            overrides["cache"] = _cache(pipeline)
         classic_deploy = options.gitlab_include == "template" and job.step == "deploy"
         if classic_deploy or job.commands != template_commands(job, pipeline):
             overrides["script"] = [shell_line(c) for c in job.commands]
@@ -415,7 +441,5 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
         "includes": includes,
         "default": default,
         "variables": _variables(pipeline, tags),
-        "setup": _setup_lines(pipeline),
-        "cache": _cache(pipeline),
         "jobs": jobs,
     }

@@ -18,12 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_ci.pipeline.model import Credential, Job, Pipeline, tag_regex
+from lepton_ci.pipeline.model import Command, Credential, Job, Pipeline, tag_regex
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.outputs import RenderOptions
 
 STASH_PREFIX = "lepton-"
 MAX_RETRIES = 2
+PIP_CACHE = "@tmp/lepton-pip-cache"
+"""pip's cache on the agent, beside the workspace (``<workspace>@tmp``: kept between builds,
+never archived, mounted into ``docker`` agents); a ``PIP_CACHE_DIR`` set on the agent wins.
+The shared library's LeptonRunner uses the same path."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class StageView:
     includes: str | None
     unstash: tuple[str, ...]
     tag_pattern: str | None = None
+    setup: tuple[Command, ...] = ()
 
 
 def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
@@ -54,7 +59,7 @@ def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
         "jenkins/Jenkinsfile.standalone.j2",
         pipeline=pipeline,
         stages=stage_views(pipeline),
-        setup=pipeline.install.commands,
+        pip_cache=PIP_CACHE,
         retry=agent_retries(pipeline),
         path_entry=pipeline.install.path_entry,
         cron=cron_spec(pipeline),
@@ -92,6 +97,7 @@ def stage_views(pipeline: Pipeline) -> list[StageView]:
             includes=artifact_includes(job.artifacts) if job.artifacts else None,
             unstash=tuple(stash_name(by_name[n]) for n in job.needs if by_name[n].artifacts),
             tag_pattern=tag_regex(job.rule.tags) if job.rule.tags is not None else None,
+            setup=pipeline.setup(job),
         )
         for job in pipeline.jobs
     ]
@@ -143,7 +149,11 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
         "keepBuilds": pipeline.keep_builds,
         "retry": agent_retries(pipeline),
         "install": pipeline.install.enabled,
-        "requirement": pipeline.install.requirement,
+        "requirement": pipeline.install.requirement(),
+        "requirements": {job.name: pipeline.install.requirement(job.extras) for job in pipeline.jobs},
+        "constraints": list(pipeline.install.constraints),
+        "requirementFiles": list(pipeline.install.requirements),
+        "installProject": pipeline.install.project,
         "indexUrl": pipeline.install.index_url,
         "venv": pipeline.install.venv,
         "agents": agents,

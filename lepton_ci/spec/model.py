@@ -29,6 +29,8 @@ CRON = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
 HTTP_PATH = r"^/[A-Za-z0-9._~/-]*$"
 CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
 TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
+SEGMENT = r"\.?[A-Za-z0-9_-][A-Za-z0-9._-]*"
+REPO_FILE = rf"^{SEGMENT}(/{SEGMENT})*$"
 
 STAGES = (
     "train",
@@ -77,8 +79,10 @@ class LeptonCISpec(_Model):
         "0.1.0", description="lepton-ci version the generated pipelines pin."
     )
     package: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(\[[A-Za-z0-9_,-]+\])?$")] = Field(
-        "lepton-ci[train]",
-        description="pip requirement name (with extras) installed on agents at `version`.",
+        "lepton-ci",
+        description="pip distribution installed on agents at `version`. Each job adds the extras "
+        "its step needs (`[docker]` for image-build, ...); extras written here are added to every "
+        "job's.",
     )
     index_url: Annotated[str, Field(pattern=r"^(https?|file)://[^\s'\"`$\\]+$")] | None = Field(
         None, description="Extra package index the agents install lepton-ci from."
@@ -90,6 +94,30 @@ class LeptonCISpec(_Model):
     install: bool = Field(
         True, description="Install lepton-ci on the agent (cached). False: it is on PATH already."
     )
+    requirements: list[Annotated[str, Field(pattern=REPO_FILE)]] = Field(
+        default_factory=list,
+        description="The model repository's requirement files (pip `-r`), installed with "
+        "lepton-ci in the jobs that run your code (train, evaluate, local deploys). Pin torch "
+        "here (e.g. `torch==2.3.1+cpu` with `--extra-index-url https://download.pytorch.org/whl/cpu`): "
+        "unpinned, pip picks the default, CUDA build. `lepton-ci init` lists `requirements.txt` "
+        "when the repository has one.",
+    )
+    constraints: list[Annotated[str, Field(pattern=REPO_FILE)]] | None = Field(
+        None,
+        description="pip constraints files (`-c`) every job's install obeys, so your pins win over "
+        "lepton-ci's own ranges. Default (null): the `requirements` files, which then may hold "
+        "only `name==version` style lines (no `-e`, extras or URLs); `[]`: none.",
+    )
+    install_project: bool = Field(
+        False,
+        description="Also install the repository itself (`pip install -e .`: its pyproject.toml "
+        "dependencies) in the jobs that run your code.",
+    )
+
+    @property
+    def constraint_files(self) -> list[str]:
+        """The constraints files in effect (the requirement files unless given)."""
+        return list(self.requirements if self.constraints is None else self.constraints)
 
 
 class _Runnable(_Model):
@@ -455,4 +483,6 @@ PATTERN_HELP = {
     HTTP_PATH: "an absolute URL path such as /readyz",
     CREDENTIAL_ID: "a credential id: letters, digits, '.', '_' and '-'",
     TAG_GLOB: "a tag glob such as v* (letters, digits, '.', '_', '-' and '*')",
+    REPO_FILE: "a file path relative to the repository root, such as requirements.txt "
+    "(letters, digits, '.', '_', '-' and '/'; no '..', not absolute)",
 }

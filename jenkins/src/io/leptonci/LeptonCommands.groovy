@@ -11,7 +11,11 @@ class LeptonCommands implements Serializable {
     static final String DEFAULT_SPEC = 'lepton.yaml'
     private static final long serialVersionUID = 1L
 
-    /** Install commands: a venv in the workspace and the pinned lepton-ci (none when install is off). */
+    /**
+     * Install commands: a venv in the workspace, then one pip install of the pinned lepton-ci under
+     * the constraints files, with the repository's requirement files and project (none when install
+     * is off). The index is an extra one: pip's default (or PIP_INDEX_URL) stays in use.
+     */
     @NonCPS
     static List<List<String>> setup(Map cfg) {
         if (!cfg.install) {
@@ -21,6 +25,15 @@ class LeptonCommands implements Serializable {
         List<String> pip = [venv + '/bin/python', '-m', 'pip', 'install', '--quiet']
         if (cfg.indexUrl) {
             pip += ['--extra-index-url', cfg.indexUrl as String]
+        }
+        for (Object path in (cfg.constraints ?: [])) {
+            pip += ['-c', path as String]
+        }
+        for (Object path in (cfg.requirementFiles ?: [])) {
+            pip += ['-r', path as String]
+        }
+        if (cfg.installProject) {
+            pip += ['-e', '.']
         }
         return [['python3', '-m', 'venv', venv], pip + [cfg.requirement as String]]
     }

@@ -17,6 +17,10 @@ class LeptonConfig implements Serializable {
         requirement: null,       // pip requirement to install, e.g. 'lepton-ci[train]==0.1.0'
         indexUrl: null,          // extra package index to install lepton-ci from
         venv: '.lepton/venv',    // virtualenv in the workspace (kept between builds: the cache)
+        constraints: [],         // pip constraints files (-c): your pins win over lepton-ci's ranges
+        requirementFiles: [],    // the repository's requirement files (-r), installed with lepton-ci
+        installProject: false,   // also install the repository itself (pip install -e .)
+        pipCacheDir: null,       // pip's cache (default: $PIP_CACHE_DIR, else <workspace>@tmp/lepton-pip-cache)
     ].asImmutable()
 
     /** defaultConfig of each var: its own keys (listed first in errors), then COMMON. */
@@ -59,6 +63,7 @@ class LeptonConfig implements Serializable {
             credentials: [:],             // registry / kubeconfig / pushgateway credential ids
             promoteOnRegister: false,     // promote at register (no environment promotes)
             environments: [],             // [name:, target:, approval:, approvers: [], promote:]
+            requirements: [:],            // job name -> requirement with the extras its step needs
         ],
     ].asImmutable()
 

@@ -19,8 +19,15 @@ class LeptonRunner implements Serializable {
     }
 
     void run(Map cfg, List<List<String>> commands, List<Map> credentials) {
-        for (List<String> argv in LeptonCommands.setup(cfg)) {
-            script.sh(Shell.join(argv))
+        List<List<String>> setup = LeptonCommands.setup(cfg)
+        if (setup) {
+            // pip's cache stays on the agent between builds (render/jenkins.py PIP_CACHE)
+            String cache = cfg.pipCacheDir ?: script.env.PIP_CACHE_DIR ?: script.env.WORKSPACE + '@tmp/lepton-pip-cache'
+            script.withEnv(['PIP_CACHE_DIR=' + cache]) {
+                for (List<String> argv in setup) {
+                    script.sh(Shell.join(argv))
+                }
+            }
         }
         List<String> path = cfg.install ? ['PATH+LEPTON_VENV=' + script.env.WORKSPACE + '/' + cfg.venv + '/bin'] : []
         script.withEnv(path) {
