@@ -34,8 +34,9 @@ def test_standalone_pipeline_shape(render: Render) -> None:
     assert doc["default"]["tags"] == ["linux", "docker"]
     assert doc["variables"]["LEPTON_PROJECT"] == {"value": "Digits CNN", "expand": False}
     base = doc[".lepton-base"]
-    assert base["cache"]["key"] == out.pipeline.install.cache_key
-    assert base["before_script"][0] == "python3 -m venv .lepton/venv"
+    assert base["cache"] == {"key": "lepton-pip", "paths": [".lepton/pip-cache/"]}
+    assert base["variables"] == {"PIP_CACHE_DIR": "$CI_PROJECT_DIR/.lepton/pip-cache"}
+    assert doc["train"]["before_script"][0] == "python3 -m venv .lepton/venv"
 
     train = doc["train"]
     assert train["needs"] == []
@@ -95,7 +96,8 @@ def test_rules_follow_the_model(render: Render) -> None:
 def test_agent_image_means_no_setup_and_no_cache(render: Render) -> None:
     doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
     assert doc["default"]["image"] == "registry.example.com/ml/lepton-ci:0.1.0"
-    assert "before_script" not in doc[".lepton-base"] and "cache" not in doc[".lepton-base"]
+    assert "cache" not in doc[".lepton-base"] and "variables" not in doc["train"]
+    assert not [job for job, value in doc.items() if "before_script" in value]
 
 
 def test_workflow_avoids_duplicate_branch_and_merge_request_pipelines(render: Render) -> None:
@@ -120,8 +122,9 @@ def test_library_component_include_is_pinned_with_inputs(render: Render) -> None
     assert deploys[1]["url"] == "https://digits.example.com"
     assert all(inc["inputs"]["spec_args"] == " --spec ml/lepton.yaml" for inc in doc["include"])
     assert all(inc["inputs"]["retry"] == 2 for inc in doc["include"])
-    # the library file itself runs nothing but the setup and the champion's promotion
-    assert doc["default"]["before_script"][1].endswith("'lepton-ci[train]==0.1.0'")
+    # the library file itself runs nothing but each job's setup and the champion's promotion
+    assert doc["train"]["before_script"][1].endswith("'lepton-ci[train]==0.1.0'")
+    assert doc["image-build"]["before_script"][1].endswith("'lepton-ci[docker]==0.1.0'")
     assert doc["deploy-production"]["script"][-1].startswith("lepton-ci models promote")
     assert "script" not in doc.get("deploy-staging", {})
 

@@ -36,7 +36,8 @@ def test_a_typo_in_a_deploy_key_names_the_key_and_the_allowed_ones(groovy_runtim
         evaluate_jenkinsfile("leptonDeploy(enviroment: 'production')", library_dir=LIBRARY_DIR)
     assert str(failure.value) == (
         "leptonDeploy: unknown config key 'enviroment'; allowed: env, target, promote, "
-        "registryCredentials, kubeconfigCredentials, spec, install, requirement, indexUrl, venv"
+        "registryCredentials, kubeconfigCredentials, spec, install, requirement, indexUrl, venv, "
+        "constraints, requirementFiles, installProject, pipCacheDir"
     )
     assert not [e for e in failure.value.events if e["kind"] == "sh"]
 
