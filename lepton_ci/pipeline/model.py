@@ -135,7 +135,7 @@ class Install:
     cache_dir: str = PIP_CACHE_DIR
 
     def requirement(self, extras: tuple[str, ...] = ()) -> str:
-        """The pinned requirement with ``extras`` and the spec's, e.g. ``lepton-ci[docker]==0.1.0``."""
+        """The pinned requirement with ``extras`` and the spec's: ``lepton-ci[docker]==0.1.0``."""
         wanted = sorted(set(self.extras) | set(extras))
         return self.package + (f"[{','.join(wanted)}]" if wanted else "") + f"=={self.version}"
 

@@ -150,7 +150,9 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
         "retry": agent_retries(pipeline),
         "install": pipeline.install.enabled,
         "requirement": pipeline.install.requirement(),
-        "requirements": {job.name: pipeline.install.requirement(job.extras) for job in pipeline.jobs},
+        "requirements": {
+            job.name: pipeline.install.requirement(job.extras) for job in pipeline.jobs
+        },
         "constraints": list(pipeline.install.constraints),
         "requirementFiles": list(pipeline.install.requirements),
         "installProject": pipeline.install.project,

@@ -98,9 +98,9 @@ class LeptonCISpec(_Model):
         default_factory=list,
         description="The model repository's requirement files (pip `-r`), installed with "
         "lepton-ci in the jobs that run your code (train, evaluate, local deploys). Pin torch "
-        "here (e.g. `torch==2.3.1+cpu` with `--extra-index-url https://download.pytorch.org/whl/cpu`): "
-        "unpinned, pip picks the default, CUDA build. `lepton-ci init` lists `requirements.txt` "
-        "when the repository has one.",
+        "here (e.g. `torch==2.3.1+cpu` after `--extra-index-url "
+        "https://download.pytorch.org/whl/cpu`): unpinned, pip picks the default, CUDA build. "
+        "`lepton-ci init` lists `requirements.txt` when the repository has one.",
     )
     constraints: list[Annotated[str, Field(pattern=REPO_FILE)]] | None = Field(
         None,

@@ -159,3 +159,30 @@ def test_unknown_style_is_a_clear_error(render: Render) -> None:
     options = RenderOptions("fancy", "0.1.0", "lepton-ci", "component", "a/b")
     with pytest.raises(LeptonError, match="unknown style 'fancy'"):
         render_gitlab_ci(build_pipeline(spec), options)
+
+
+@pytest.mark.parametrize("include", ["component", "template"])
+def test_library_style_adds_nothing_to_default_that_other_jobs_would_inherit(
+    render: Render, library_root: Path, include: str
+) -> None:
+    out = render(SPECS["full"], "library", include)
+    doc = yaml.safe_load(out.text)
+    assert set(doc["default"]) <= {"tags", "image", "timeout"}  # no before_script, no cache
+    # a job of the user's own, beside ours, runs exactly its own script
+    mine = out.text + '\nsast:\n  stage: train\n  script: ["semgrep ."]\n'
+    config = resolve(mine, library_root=library_root)
+    assert "before_script" not in config["sast"] and "cache" not in config["sast"]
+    assert config["train"]["before_script"][0] == "python3 -m venv .lepton/venv"
+
+
+def test_pip_cache_is_keyed_by_the_users_requirement_files(render: Render) -> None:
+    spec = SPECS["minimal"] + "lepton-ci: {requirements: [requirements.txt]}\n"
+    for style, include in VARIANTS:
+        doc = yaml.safe_load(render(spec, style, include).text)
+        cache = doc[".lepton-base" if style == "standalone" else "train"]["cache"]
+        assert cache == {
+            "key": {"files": ["requirements.txt"], "prefix": "lepton-pip"},
+            "paths": [".lepton/pip-cache/"],
+        }
+        variables = doc[".lepton-base" if style == "standalone" else "register"]["variables"]
+        assert variables["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.lepton/pip-cache"

@@ -150,3 +150,20 @@ def test_library_does_what_the_standalone_file_does(case: str, branch: str, trig
     standalone = steps(rendered(case, "standalone").evaluate(branch=branch, trigger=trigger))
     library = steps(rendered(case, "library").evaluate(branch=branch, trigger=trigger))
     assert library == standalone
+
+
+def test_each_stage_installs_its_own_extras_with_pips_cache_on_the_agent(full: Rendered) -> None:
+    sh = full.evaluate().of_kind("sh")
+    pips = {e["job"]: e for e in sh if " -m pip install " in e["script"]}
+    assert "'lepton-ci[docker]==" in pips["image-build"]["script"]
+    assert "'lepton-ci[train]==" in pips["train"]["script"]
+    cache = "/var/jenkins/workspace/model@tmp/lepton-pip-cache"
+    assert {e["env"].get("PIP_CACHE_DIR") for e in pips.values()} == {cache}
+    assert not [
+        e for e in sh if e["script"].startswith("lepton-ci") and "PIP_CACHE_DIR" in e["env"]
+    ]
+    # a PIP_CACHE_DIR the agent sets wins
+    agent = full.evaluate(PIP_CACHE_DIR="/srv/pip-cache").of_kind("sh")
+    assert {e["env"].get("PIP_CACHE_DIR") for e in agent if " -m pip " in e["script"]} == {
+        "/srv/pip-cache"
+    }

@@ -46,7 +46,7 @@ abstract class JenkinsStub extends Script {
     // ---- steps ----------------------------------------------------------------------------
     void sh(Object arg) {
         String script = arg instanceof Map ? arg.script : arg
-        Map<String, String> lepton = ctx.env.map().findAll { k, v -> k.startsWith('LEPTON_') }
+        Map<String, String> lepton = ctx.env.map().findAll { k, v -> k.startsWith('LEPTON_') || k == 'PIP_CACHE_DIR' }
         ctx.record(kind: 'sh', script: script, credentials: ctx.credentials.clone(),
             path: ctx.env.map().get('PATH'), env: lepton)
         agentLost()
