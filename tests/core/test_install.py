@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lepton_ci.errors import SpecError
-from lepton_ci.generate import InitOptions, detect_defaults, starter_spec
+from lepton_ci.generate import InitOptions, check_repo, detect_defaults, starter_spec
 from lepton_ci.pipeline import Pipeline, build_pipeline
 from lepton_ci.spec.loader import parse_spec
 
@@ -134,3 +134,11 @@ def test_init_installs_a_pyproject_project_without_requirements(tmp_path: Path) 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "housing"\n')
     spec = parse_spec(starter_spec(detect_defaults(tmp_path, InitOptions())), "lepton.yaml")
     assert spec.lepton_ci.requirements == [] and spec.lepton_ci.install_project
+
+
+def test_the_housing_example_installs_its_own_pinned_requirements() -> None:
+    root = Path(__file__).resolve().parents[2] / "examples" / "housing"
+    check_repo(root)  # its committed CI files are what its spec renders
+    text = (root / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    assert "-c requirements.txt -r requirements.txt 'lepton-ci[train]==" in text
+    assert "torch==" in (root / "requirements.txt").read_text(encoding="utf-8")
