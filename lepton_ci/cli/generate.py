@@ -75,10 +75,13 @@ def render(spec_path: str, check: bool, force: bool, style: str | None, root: Pa
 @spec_option
 def validate(spec_path: str) -> None:
     """Check the spec; print every problem with file, line and field."""
+    from lepton_ci.pipeline.install_check import install_warnings
     from lepton_ci.spec import load_spec
 
     spec = load_spec(spec_path)
     click.echo(f"{spec_path}: valid (model {spec.model_name}, {len(spec.gates)} gate(s))")
+    for warning in install_warnings(spec, Path(spec_path).resolve().parent):
+        click.echo(f"warning: {warning}", err=True)
     registry = spec.registry
     if registry.backend == "sqlite" and not registry.shared:
         from lepton_ci.registry import ENV_OVERRIDE, SHARED_BACKENDS, sqlite_path, workspace_local

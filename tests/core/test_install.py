@@ -142,3 +142,26 @@ def test_the_housing_example_installs_its_own_pinned_requirements() -> None:
     text = (root / ".gitlab-ci.yml").read_text(encoding="utf-8")
     assert "-c requirements.txt -r requirements.txt 'lepton-ci[train]==" in text
     assert "torch==" in (root / "requirements.txt").read_text(encoding="utf-8")
+
+
+def test_validate_warns_about_an_unpinned_torch_and_lines_pip_refuses_as_constraints(
+    tmp_path: Path,
+) -> None:
+    from lepton_ci.pipeline.install_check import install_warnings
+
+    text = SPEC % {"lepton": ", requirements: [requirements.txt, extra.txt]", "extra": ""}
+    spec = parse_spec(text, "lepton.yaml")
+    (tmp_path / "requirements.txt").write_text("numpy==1.26.4\n-e .\nuvicorn[standard]==0.30\n")
+    warnings = install_warnings(spec, tmp_path)
+    assert warnings == [
+        "requirements.txt:2: pip refuses '-e .' in a constraints file (`-c`); "
+        "set lepton-ci.constraints to a file of `name==version` pins",
+        "requirements.txt:3: pip refuses 'uvicorn[standard]==0.30' in a constraints file (`-c`); "
+        "set lepton-ci.constraints to a file of `name==version` pins",
+        "lepton-ci: extra.txt does not exist; every job's pip install would fail",
+        warnings[-1],
+    ]
+    assert warnings[-1].startswith("lepton-ci: no `torch==` pin")
+    (tmp_path / "extra.txt").write_text("torch==2.3.1+cpu  # CPU build\n")
+    (tmp_path / "requirements.txt").write_text("numpy==1.26.4\n")
+    assert install_warnings(spec, tmp_path) == []
