@@ -169,8 +169,14 @@ class Install:
         return tuple(dict.fromkeys(files))[:2]
 
     cache_key: str = "lepton-pip"
-    """Key of the pip cache (GitLab: the prefix of the key derived from ``cache_files``). Wheels
-    are tagged by Python version and platform, so one cache serves every job and image."""
+    """Prefix of the pip caches' keys (GitLab: of the key derived from ``cache_files``). Wheels
+    are tagged by Python version and platform, so a cache serves every image."""
+
+    def cache_name(self, job: Job) -> str:
+        """The pip cache of ``job``'s install: one per distinct install, so an image push never
+        restores (nor uploads again) the torch wheels of train (``lepton-pip-docker``)."""
+        parts = sorted(set(self.extras) | set(job.extras)) or ["base"]
+        return "-".join([self.cache_key, *parts, *(["repo"] if job.user_code else [])])
 
 
 SWITCH_ON_VALUES = ("true", "1", "yes")

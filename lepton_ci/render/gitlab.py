@@ -104,17 +104,28 @@ def _setup_lines(pipeline: Pipeline, job: Job) -> list[str]:
     return lines
 
 
-def _cache(pipeline: Pipeline) -> dict[str, Any] | None:
-    """pip's cache, kept between jobs and pipelines; a new key when the requirement files change
-    (``cache:key:files`` takes at most two files). Only wheels are cached, not the venv: a venv
-    breaks when restored into another build directory (its scripts name their interpreter)."""
+def _caches(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    """Each job's ``cache:``: pip's cache of its install, kept between jobs and pipelines, with
+    a new key when the requirement files change (``cache:key:files`` takes at most two files).
+    The first job of each install uploads it; the others only pull (``policy: pull``). Only
+    wheels are cached, not the venv: a venv breaks when restored into another build directory
+    (its scripts name their interpreter)."""
     install = pipeline.install
     if not install.enabled:
-        return None
-    key: str | dict[str, Any] = install.cache_key
-    if install.cache_files:
-        key = {"files": list(install.cache_files), "prefix": install.cache_key}
-    return {"key": key, "paths": [install.cache_dir + "/"]}
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for job in pipeline.jobs:
+        name = install.cache_name(job)
+        key: str | dict[str, Any] = name
+        if install.cache_files:
+            key = {"files": list(install.cache_files), "prefix": name}
+        cache: dict[str, Any] = {"key": key, "paths": [install.cache_dir + "/"]}
+        if name in seen:
+            cache["policy"] = "pull"
+        seen.add(name)
+        out[job.name] = cache
+    return out
 
 
 def _setup_variables(pipeline: Pipeline) -> dict[str, str]:
@@ -273,6 +284,7 @@ def _default(pipeline: Pipeline, tags: _Tags) -> dict[str, Any]:
 def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
     tags = _Tags()
     default = _default(pipeline, tags)
+    caches = _caches(pipeline)
     jobs = []
     for job in pipeline.jobs:
         jobs.append(
@@ -282,6 +294,7 @@ def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
                 "stage": job.name,
                 "needs": _needs(job),
                 "before_script": _setup_lines(pipeline, job),
+                "cache": caches.get(job.name),
                 "script": [shell_line(c) for c in job.commands],
                 "artifacts": _artifacts(job),
                 "environment": _environment(job),
@@ -304,7 +317,6 @@ def _standalone_context(pipeline: Pipeline) -> dict[str, Any]:
         "variables": _variables(pipeline, tags),
         "base_job": BASE_JOB,
         "setup_variables": _setup_variables(pipeline),
-        "cache": _cache(pipeline),
         "jobs": jobs,
     }
 
@@ -363,6 +375,7 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
         wanted = regex if job is None or job.rule.tags is not None else NO_TAG_REGEX
         return {} if wanted == DEFAULT_TAG_REGEX else {"release_tags": wanted}
 
+    caches = _caches(pipeline)
     includes: list[dict[str, Any]] = []
     if options.gitlab_include == "template":
         includes.append(
@@ -424,7 +437,7 @@ def _library_context(pipeline: Pipeline, options: RenderOptions) -> dict[str, An
         if setup:
             overrides["before_script"] = setup
             overrides["variables"] = _setup_variables(pipeline)
-            overrides["cache"] = _cache(pipeline)
+            overrides["cache"] = caches[job.name]
         classic_deploy = options.gitlab_include == "template" and job.step == "deploy"
         if classic_deploy or job.commands != template_commands(job, pipeline):
             overrides["script"] = [shell_line(c) for c in job.commands]

@@ -34,8 +34,11 @@ def test_standalone_pipeline_shape(render: Render) -> None:
     assert doc["default"]["tags"] == ["linux", "docker"]
     assert doc["variables"]["LEPTON_PROJECT"] == {"value": "Digits CNN", "expand": False}
     base = doc[".lepton-base"]
-    assert base["cache"] == {"key": "lepton-pip", "paths": [".lepton/pip-cache/"]}
     assert base["variables"] == {"PIP_CACHE_DIR": "$CI_PROJECT_DIR/.lepton/pip-cache"}
+    assert doc["train"]["cache"] == {
+        "key": "lepton-pip-train-repo",
+        "paths": [".lepton/pip-cache/"],
+    }
     assert doc["train"]["before_script"][0] == "python3 -m venv .lepton/venv"
 
     train = doc["train"]
@@ -96,7 +99,8 @@ def test_rules_follow_the_model(render: Render) -> None:
 def test_agent_image_means_no_setup_and_no_cache(render: Render) -> None:
     doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
     assert doc["default"]["image"] == "registry.example.com/ml/lepton-ci:0.1.0"
-    assert "cache" not in doc[".lepton-base"] and "variables" not in doc["train"]
+    assert doc[".lepton-base"] == {"variables": {}} and "variables" not in doc["train"]
+    assert not [job for job, value in doc.items() if "cache" in value]
     assert not [job for job, value in doc.items() if "before_script" in value]
 
 
@@ -175,14 +179,20 @@ def test_library_style_adds_nothing_to_default_that_other_jobs_would_inherit(
     assert config["train"]["before_script"][0] == "python3 -m venv .lepton/venv"
 
 
-def test_pip_cache_is_keyed_by_the_users_requirement_files(render: Render) -> None:
-    spec = SPECS["minimal"] + "lepton-ci: {requirements: [requirements.txt]}\n"
+def test_pip_caches_are_keyed_by_the_install_and_the_users_requirement_files(
+    render: Render,
+) -> None:
+    spec = SPECS["full"] + "lepton-ci: {requirements: [requirements.txt]}\n"
     for style, include in VARIANTS:
         doc = yaml.safe_load(render(spec, style, include).text)
-        cache = doc[".lepton-base" if style == "standalone" else "train"]["cache"]
-        assert cache == {
-            "key": {"files": ["requirements.txt"], "prefix": "lepton-pip"},
+        assert doc["train"]["cache"] == {
+            "key": {"files": ["requirements.txt"], "prefix": "lepton-pip-train-repo"},
             "paths": [".lepton/pip-cache/"],
         }
+        # one upload per distinct install: evaluate and the image push only pull
+        assert doc["evaluate"]["cache"]["policy"] == "pull"
+        assert "policy" not in doc["image-build"]["cache"]
+        assert doc["image-push"]["cache"]["key"]["prefix"] == "lepton-pip-docker"
+        assert doc["image-push"]["cache"]["policy"] == "pull"
         variables = doc[".lepton-base" if style == "standalone" else "register"]["variables"]
         assert variables["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.lepton/pip-cache"
