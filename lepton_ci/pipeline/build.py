@@ -56,10 +56,11 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
         return (*base, *words, *spec_args)
 
     tags = spec.project.release_tags
-    everywhere = Rule(branches=None, merge_requests=True, schedule=True, tags=tags)
-    mainline = Rule(
-        branches=(spec.project.default_branch,), merge_requests=False, schedule=True, tags=tags
+    default_branch = spec.project.default_branch
+    everywhere = Rule(
+        branches=None, merge_requests=True, schedule=True, tags=tags, schedule_branch=default_branch
     )
+    mainline = replace(everywhere, branches=(default_branch,), merge_requests=False)
 
     def agent(stage: str) -> Agent:
         return _agent(spec.agents.for_stage(stage), spec.lepton_ci.agent_image)
@@ -140,7 +141,8 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
             title="Push metrics",
             commands=(cmd("metrics", "push"),),
             needs=("train", "evaluate"),
-            rule=Rule(branches=None, merge_requests=True, schedule=True, tags=tags, always=True),
+            after=("register",),  # metrics carry the registered version where there is one
+            rule=replace(everywhere, always=True),
             agent=agent("metrics-push"),
             credentials=_pushgateway_credentials(spec),
             interruptible=False,

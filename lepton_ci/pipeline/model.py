@@ -32,7 +32,9 @@ class Rule:
 
     ``branches``: push pipelines on these branches (``None``: any branch).
     ``merge_requests``: merge-request pipelines (GitLab MR, Jenkins change requests).
-    ``schedule``: scheduled (retraining) pipelines, which run on the default branch.
+    ``schedule``: scheduled (retraining) pipelines of ``schedule_branch`` (the default branch).
+    A schedule set on another branch runs what a push there runs: jobs of any branch
+    (``branches=None``), never those of the default branch only (register, deploy).
     ``tags``: tag pipelines whose tag matches this glob (release tags, e.g. ``v*``); ``None``:
     no tag pipelines.
     ``always``: run even when an earlier job failed (reporting jobs).
@@ -43,11 +45,12 @@ class Rule:
     schedule: bool = True
     tags: str | None = None
     always: bool = False
+    schedule_branch: str = "main"
 
     def applies(self, trigger: Trigger, ref: str | None) -> bool:
         """Whether a pipeline started by ``trigger`` on ``ref`` (branch or tag) runs this job."""
         if trigger == "schedule":
-            return self.schedule
+            return self.schedule and (self.branches is None or ref == self.schedule_branch)
         if trigger == "merge_request":
             return self.merge_requests
         if trigger == "tag":
@@ -158,6 +161,9 @@ class Job:
     title: str  # display name (Jenkins stage)
     commands: tuple[Command, ...]
     needs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    """Jobs it waits for, and reads the artifacts of, when they are in the pipeline (GitLab
+    ``needs: optional``); unlike ``needs``, their kill switches do not skip this job."""
     artifacts: tuple[str, ...] = ()  # directories this job hands on
     reports: Reports = field(default_factory=Reports)
     rule: Rule = field(default_factory=Rule)

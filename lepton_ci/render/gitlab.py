@@ -159,8 +159,10 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
     rule: Rule = job.rule
     rules: list[dict[str, Any]] = [{"if": kill_switch_condition(job), "when": "never"}]
     positive: list[str] = []
-    if rule.schedule:
+    if rule.schedule and rule.branches is None:
         positive.append('$CI_PIPELINE_SOURCE == "schedule"')
+    elif rule.schedule:  # a schedule on another branch must never register or deploy
+        positive.append(f'$CI_PIPELINE_SOURCE == "schedule" && {_if_branch(rule.schedule_branch)}')
     if rule.merge_requests:
         positive.append('$CI_PIPELINE_SOURCE == "merge_request_event"')
     if rule.branches is None:
@@ -179,7 +181,8 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
 
 
 def _needs(job: Job) -> list[dict[str, Any]]:
-    return [{"job": name, "artifacts": True} for name in job.needs]
+    needs = [{"job": name, "artifacts": True} for name in job.needs]
+    return needs + [{"job": name, "artifacts": True, "optional": True} for name in job.after]
 
 
 def _artifacts(job: Job) -> dict[str, Any] | None:

@@ -82,13 +82,23 @@ def test_rules_follow_the_model(render: Render) -> None:
     assert "$LEPTON_IMAGE_PUSH_DISABLED" + on in doc["deploy-prod"]["rules"][0]["if"]
     ifs = [r["if"] for r in train]
     assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in ifs and "$CI_COMMIT_BRANCH" in ifs
-    # register & later: schedule and the default branch only, never merge requests
+    # register & later: the default branch only, never merge requests, and only scheduled
+    # pipelines of the default branch (a schedule on another branch must never register or
+    # deploy; there train and evaluate run as for a push)
+    scheduled = '$CI_PIPELINE_SOURCE == "schedule" && $CI_COMMIT_BRANCH == "trunk"'
     assert [r["if"] for r in register[1:]] == [
-        '$CI_PIPELINE_SOURCE == "schedule"',
+        scheduled,
         '$CI_COMMIT_BRANCH == "trunk"',
         "$CI_COMMIT_TAG =~ /^v.*$/",
     ]
+    assert '$CI_PIPELINE_SOURCE == "schedule"' in ifs
     assert {r.get("when") for r in doc["metrics-push"]["rules"][1:]} == {"always"}
+    # metrics carry the registered version: metrics-push waits for register where it runs
+    assert doc["metrics-push"]["needs"][-1] == {
+        "job": "register",
+        "artifacts": True,
+        "optional": True,
+    }
     assert doc["default"]["retry"]["max"] == 0
 
 
