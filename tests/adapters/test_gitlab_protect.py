@@ -1,0 +1,140 @@
+"""`lepton-ci gitlab protect`: the spec's approvers become a protected environment's approval rules.
+
+The fake follows gitlabhq doc/api/protected_environments.md (see tests/adapters/fakes/gitlab.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.adapters.fakes.gitlab import FakeGitLab
+
+SPEC = """\
+project: {name: Digits CNN, model: digits-cnn}
+train: {entrypoint: digits.train:main}
+evaluate: {entrypoint: digits.evaluate:main}
+deploy:
+  environments:
+    - name: staging
+    - name: production
+      approval: true
+      approvers: [{approvers}]
+"""
+
+
+def spec(repo: Path, approvers: str) -> None:
+    (repo / "lepton.yaml").write_text(SPEC.replace("{approvers}", approvers))
+
+
+def rules(gitlab: FakeGitLab, env: str = "production") -> list[tuple[str | None, int | None]]:
+    """(principal, required approvals) of each approval rule, as GitLab lists them."""
+    return sorted(
+        (str(r["access_level_description"]), r["required_approvals"])
+        for r in gitlab.protected[env]["approval_rules"]
+    )
+
+
+def test_approvers_become_approval_rules_and_staging_is_left_alone(cli, gitlab, repo):
+    spec(repo, "alice, ml/leads")
+    result = cli("gitlab", "protect", "--project", "42")
+    assert result.code == 0, result.output
+    assert "protected environment production: created" in result.out
+    assert "environment staging: no approval in the spec, left alone" in result.out
+    assert set(gitlab.protected) == {"production"}
+    assert rules(gitlab) == [("alice", 1), ("ml/leads", 1)]
+    (deploy,) = gitlab.protected["production"]["deploy_access_levels"]
+    assert deploy["access_level"] == 30  # developers may run the job once it is approved
+
+
+def test_a_rerun_with_the_same_spec_writes_nothing(cli, gitlab, repo):
+    spec(repo, "alice, ml/leads")
+    assert cli("gitlab", "protect", "--project", "42").code == 0
+    writes = len(gitlab.writes())
+    again = cli("gitlab", "protect", "--project", "42")
+    assert again.code == 0, again.output
+    assert "protected environment production: unchanged" in again.out
+    assert len(gitlab.writes()) == writes
+
+
+def test_changed_approvers_are_added_and_removed_in_one_put(cli, gitlab, repo):
+    spec(repo, "alice, ml/leads")
+    cli("gitlab", "protect", "--project", "42")
+    (alice,) = [r for r in gitlab.protected["production"]["approval_rules"] if r["user_id"] == 7]
+    spec(repo, "bob, ml/leads")
+    result = cli("gitlab", "protect", "--project", "42")
+    assert result.code == 0, result.output
+    assert "protected environment production: updated" in result.out
+    assert "+ approval: user bob (1)" in result.out and "- approval: alice" in result.out
+    (put,) = gitlab.seen("PUT", r"/protected_environments/production$")
+    assert put.json() == {
+        "approval_rules": [
+            {"user_id": 8, "required_approvals": 1},
+            {"id": alice["id"], "_destroy": True},
+        ]
+    }
+    assert rules(gitlab) == [("bob", 1), ("ml/leads", 1)]
+
+
+def test_a_rule_edited_in_the_ui_is_set_back(cli, gitlab, repo):
+    spec(repo, "ml-ops")
+    cli("gitlab", "protect", "--project", "42")
+    gitlab.protected["production"]["approval_rules"][0]["required_approvals"] = 3
+    result = cli("gitlab", "protect", "--project", "42")
+    assert "~ approval: group ml-ops (3 -> 1)" in result.out
+    assert rules(gitlab) == [("ml-ops", 1)]
+
+
+def test_without_approvers_a_maintainer_must_approve(cli, gitlab, repo):
+    (repo / "lepton.yaml").write_text(SPEC.replace("      approvers: [{approvers}]\n", ""))
+    assert cli("gitlab", "protect", "--project", "42").code == 0
+    assert rules(gitlab) == [("Maintainers", 1)]
+
+
+def test_dry_run_looks_up_but_writes_nothing(cli, gitlab, repo):
+    spec(repo, "alice")
+    result = cli("gitlab", "protect", "--project", "42", "--dry-run")
+    assert result.code == 0, result.output
+    assert "protected environment production: would be created" in result.out
+    assert "approval: user alice (1)" in result.out
+    assert gitlab.writes() == [] and gitlab.protected == {}
+
+
+def test_an_unknown_approver_names_the_spec_field_and_writes_nothing(cli, gitlab, repo):
+    spec(repo, "alice, carol, ml/nobody")
+    result = cli("gitlab", "protect", "--project", "42")
+    assert result.code == 3, result.output  # a spec error
+    assert (
+        "deploy.environments[1].approvers[1]: 'carol' is neither a user nor a group" in result.err
+    )
+    assert "deploy.environments[1].approvers[2]: 'ml/nobody'" in result.err
+    assert "lepton.yaml" in result.err and "Traceback" not in result.output
+    assert gitlab.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("tier", "said"),
+    [("ce", "no protected environments API"), ("free", "refused the protected environments")],
+)
+def test_a_free_tier_instance_is_explained(cli, gitlab, repo, tier, said):
+    spec(repo, "alice")
+    gitlab.tier = tier
+    result = cli("gitlab", "protect", "--project", "42")
+    assert result.code == 6
+    assert said in result.err and "GitLab Premium or Ultimate" in result.err
+    assert "Traceback" not in result.output and gitlab.writes() == []
+
+
+def test_a_missing_project_is_not_blamed_on_the_tier(cli, gitlab, repo):
+    spec(repo, "alice")
+    result = cli("gitlab", "protect", "--project", "ml/other")
+    assert result.code == 6
+    assert "project 'ml/other'" in result.err and "Premium" not in result.err
+
+
+def test_a_spec_without_approval_environments_is_told_so(cli, gitlab, repo):
+    result = cli("gitlab", "protect", "--project", "42")  # the conftest spec: staging only
+    assert result.code == 1
+    assert "no environment sets `approval: true`" in result.err
+    assert gitlab.requests == []
