@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from lepton_ci.adapters.base import AuthError, NotFound
+from lepton_ci.adapters.base import AuthError, NotFound, redact
 from lepton_ci.adapters.gitlab import GitLabServer
 from lepton_ci.errors import Problem, ServerError, SpecError
 
@@ -85,7 +85,7 @@ def resolve_rules(
             if rule is None:
                 problems.append(
                     Problem(
-                        f"{name!r} is neither a user nor a group on {server.url}",
+                        f"{name!r} is neither a user nor a group on {redact(server.url)}",
                         path=(*env.field, "approvers", index),
                         hint="write a GitLab username (alice) or a group's full path (ml/leads); "
                         "the user must be a member of the project, the group must have it shared",
@@ -107,7 +107,7 @@ def _resolve(server: GitLabServer, name: str) -> Rule | None:
         )
         for user in users:
             if str(user.attributes.get("username", "")).lower() == name.lower():
-                return Rule(("user_id", int(user.get_id())), f"user {name}")
+                return Rule(("user_id", int(user.attributes["id"])), f"user {name}")
     try:
         group = server._call(
             f"looking up the group {name!r}",
@@ -116,7 +116,7 @@ def _resolve(server: GitLabServer, name: str) -> Rule | None:
         )
     except NotFound:
         return None
-    return Rule(("group_id", int(group.get_id())), f"group {name}")
+    return Rule(("group_id", int(group.attributes["id"])), f"group {name}")
 
 
 def protected_environments(server: GitLabServer, project: str) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ def _variables(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.group()
 def gitlab() -> None:
-    """Lint, trigger, schedule, protect, report on GitLab (GITLAB_URL, GITLAB_TOKEN/CI_JOB_TOKEN)."""
+    """Lint, trigger, schedule, protect and report on GitLab (GITLAB_URL, GITLAB_TOKEN)."""
 
 
 @gitlab.command()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.adapters.conftest import CANARIES
 from tests.adapters.fakes.gitlab import FakeGitLab
 
 SPEC = """\
@@ -111,6 +112,15 @@ def test_an_unknown_approver_names_the_spec_field_and_writes_nothing(cli, gitlab
     assert "deploy.environments[1].approvers[2]: 'ml/nobody'" in result.err
     assert "lepton.yaml" in result.err and "Traceback" not in result.output
     assert gitlab.writes() == []
+
+
+def test_the_unknown_approver_message_shows_no_credentials(cli, gitlab, repo, monkeypatch):
+    canary = CANARIES["GITLAB_TOKEN"]
+    monkeypatch.setenv("GITLAB_URL", gitlab.url.replace("://", f"://bot:{canary}@"))
+    spec(repo, "carol")
+    result = cli("--verbose", "gitlab", "protect", "--project", "42")
+    assert result.code == 3 and "'carol' is neither a user nor a group on http://***@" in result.err
+    assert canary not in result.output
 
 
 @pytest.mark.parametrize(
