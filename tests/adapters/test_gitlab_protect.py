@@ -38,12 +38,18 @@ def rules(gitlab: FakeGitLab, env: str = "production") -> list[tuple[str | None,
 
 
 def test_approvers_become_approval_rules_and_staging_is_left_alone(cli, gitlab, repo):
+    others = {  # protected by hand, listed on pages before ours: never touched
+        name: {"name": name, "deploy_access_levels": [], "approval_rules": []}
+        for name in ("dev", "qa", "review")
+    }
+    gitlab.protected.update(others)
     spec(repo, "alice, ml/leads")
     result = cli("gitlab", "protect", "--project", "42")
     assert result.code == 0, result.output
     assert "protected environment production: created" in result.out
     assert "environment staging: no approval in the spec, left alone" in result.out
-    assert set(gitlab.protected) == {"production"}
+    assert set(gitlab.protected) == {*others, "production"}
+    assert [r.path for r in gitlab.writes()] == ["/api/v4/projects/42/protected_environments"]
     assert rules(gitlab) == [("alice", 1), ("ml/leads", 1)]
     (deploy,) = gitlab.protected["production"]["deploy_access_levels"]
     assert deploy["access_level"] == 30  # developers may run the job once it is approved
