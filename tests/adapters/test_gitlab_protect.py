@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.errors import SpecError
+from lepton_ci.spec.loader import parse_spec
 from tests.adapters.conftest import CANARIES
 from tests.adapters.fakes.gitlab import FakeGitLab
 
@@ -154,3 +156,16 @@ def test_a_spec_without_approval_environments_is_told_so(cli, gitlab, repo):
     assert result.code == 1
     assert "no environment sets `approval: true`" in result.err
     assert gitlab.requests == []
+
+
+@pytest.mark.parametrize("name", ["alice", "ops-team", "ml/leads", "ml/leads/on-call", "a.b@corp"])
+def test_approvers_are_usernames_or_group_paths(name):
+    spec = parse_spec(SPEC.replace("{approvers}", f"'{name}'"), "lepton.yaml")
+    assert spec.deploy.environments[1].approvers == [name]
+
+
+@pytest.mark.parametrize("name", ["ml//leads", "/ml", "ml/", "a b", "role:x", "ml/le@ds"])
+def test_other_approver_spellings_are_spec_errors_naming_the_field(name):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(SPEC.replace("{approvers}", f"'{name}'"), "lepton.yaml")
+    assert "deploy.environments[1].approvers[0]" in str(caught.value)
