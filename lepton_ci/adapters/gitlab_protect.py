@@ -111,7 +111,7 @@ def _resolve(server: GitLabServer, name: str) -> Rule | None:
     try:
         group = server._call(
             f"looking up the group {name!r}",
-            lambda: server.client.groups.get(name),
+            lambda: server.client.groups.get(name, with_projects=False),
             subject=f"group {name!r}",
         )
     except NotFound:
@@ -135,6 +135,8 @@ def protected_environments(server: GitLabServer, project: str) -> dict[str, dict
 
 def _tier_error(server: GitLabServer, project: str, exc: ServerError) -> ServerError:
     """403/404 from the API: no Premium, no permission, or no such project; say which we know."""
+    if server.token_name == "CI_JOB_TOKEN":
+        return exc  # a job token may not manage environments on any tier; its hint says so
     if isinstance(exc, NotFound):
         server._call(  # raises NotFound itself when the project is what is missing
             "reading the project",

@@ -144,6 +144,15 @@ def test_a_free_tier_instance_is_explained(cli, gitlab, repo, tier, said):
     assert "Traceback" not in result.output and gitlab.writes() == []
 
 
+def test_a_job_token_is_told_to_use_a_project_access_token(cli, gitlab, repo, monkeypatch):
+    monkeypatch.delenv("GITLAB_TOKEN")
+    monkeypatch.setenv("CI_JOB_TOKEN", CANARIES["CI_JOB_TOKEN"])
+    spec(repo, "alice")
+    result = cli("gitlab", "protect", "--project", "42")
+    assert result.code == 6
+    assert "CI_JOB_TOKEN may not do this" in result.err and "Premium" not in result.err
+
+
 def test_a_missing_project_is_not_blamed_on_the_tier(cli, gitlab, repo):
     spec(repo, "alice")
     result = cli("gitlab", "protect", "--project", "ml/other")
