@@ -86,6 +86,17 @@ def test_changed_approvers_are_added_and_removed_in_one_put(cli, gitlab, repo):
     assert rules(gitlab) == [("bob", 1), ("ml/leads", 1)]
 
 
+def test_dry_run_of_a_change_prints_it_and_writes_nothing(cli, gitlab, repo):
+    spec(repo, "alice")
+    cli("gitlab", "protect", "--project", "42")
+    writes = len(gitlab.writes())
+    spec(repo, "bob")
+    result = cli("gitlab", "protect", "--project", "42", "--dry-run")
+    assert "protected environment production: would be updated" in result.out
+    assert "+ approval: user bob (1)" in result.out and "- approval: alice" in result.out
+    assert len(gitlab.writes()) == writes and rules(gitlab) == [("alice", 1)]
+
+
 def test_a_rule_edited_in_the_ui_is_set_back(cli, gitlab, repo):
     spec(repo, "ml-ops")
     cli("gitlab", "protect", "--project", "42")
