@@ -14,8 +14,8 @@ the spec through the protected environments API (doc/api/protected_environments.
   approver can approve and run the job); tighten it in Settings > CI/CD and lepton-ci keeps it.
 
 Rules go in ``approval_rules``, not the deprecated unified ``required_approval_count`` (no
-longer a parameter in the current API docs). The approval rules are lepton-ci's: a rerun with an unchanged
-spec writes nothing, a changed spec adds and removes rules (``_destroy``) in one PUT.
+longer a parameter in the current API docs). The approval rules are lepton-ci's: a rerun with
+an unchanged spec writes nothing, a changed spec adds and removes rules (``_destroy``) in one PUT.
 """
 
 from __future__ import annotations
