@@ -243,8 +243,12 @@ class EnvironmentSpec(_Model):
     replicas: Annotated[int, Field(ge=1, le=1000)] = 1
     health_path: Annotated[str, Field(pattern=HTTP_PATH)] = "/readyz"
     approval: bool = Field(False, description="Require a manual approval before deploying.")
-    approvers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]] = Field(
-        default_factory=list, description="Jenkins users/groups allowed to approve."
+    approvers: list[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}(/[A-Za-z0-9._-]{1,100}){0,20}$")]
+    ] = Field(
+        default_factory=list,
+        description="Who approves: Jenkins users/groups (any one); GitLab usernames or group "
+        "paths, each one approval (`lepton-ci gitlab protect`).",
     )
     tier: Literal["production", "staging", "testing", "development", "other"] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None

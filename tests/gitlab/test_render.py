@@ -10,8 +10,9 @@ import yaml
 from lepton_ci.pipeline.model import shell_line
 from lepton_ci.render.gitlab import RETRY_WHEN, render_gitlab_ci
 from lepton_ci.render.outputs import RenderOptions
+from lepton_ci.spec.loader import parse_spec
 from tests.gitlab.conftest import SPECS, VARIANTS, Render
-from tests.gitlab.extract import gitlab_commands, resolve
+from tests.gitlab.extract import gitlab_commands, jobs_in_order, resolve
 
 
 @pytest.mark.parametrize("case", sorted(SPECS))
@@ -166,3 +167,28 @@ def test_unknown_style_is_a_clear_error(render: Render) -> None:
     options = RenderOptions("fancy", "0.1.0", "lepton-ci", "component", "a/b")
     with pytest.raises(LeptonError, match="unknown style 'fancy'"):
         render_gitlab_ci(build_pipeline(spec), options)
+
+
+@pytest.mark.parametrize("case", sorted(SPECS))
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_approval_jobs_deploy_to_the_environments_gitlab_protect_protects(
+    render: Render, library_root: Path, case: str, style: str, include: str
+) -> None:
+    """`gitlab protect` protects each `approval: true` environment by name; the job deploying
+    there must name that environment (GitLab blocks jobs by `environment:name`) and stay manual:
+    GitLab's own waiting-for-approval state is a manual job whose deployment is blocked, run by
+    hand once approved (gitlab ee/app/models/concerns/ee/ci/deployable.rb,
+    doc/ci/environments/deployment_approvals.md), and without Premium it is the only gate."""
+    out = render(SPECS[case], style, include)
+    config = resolve(out.text, library_root=library_root)
+    spec = parse_spec(SPECS[case], "lepton.yaml")
+    approval = {env.name for env in spec.deploy.environments if env.approval}
+    manual: set[str] = set()
+    for _, job in jobs_in_order(config):
+        env = (job.get("environment") or {}).get("name")
+        whens = {r.get("when") for r in job.get("rules") or []} - {"never"}
+        if whens == {"manual"}:
+            manual.add(env)
+        if env in approval:
+            assert whens == {"manual"} and job.get("allow_failure") is False, job
+    assert manual == approval
