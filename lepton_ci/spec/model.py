@@ -352,8 +352,10 @@ class AgentsSpec(_Model):
     metrics_push: AgentSpec | None = Field(None, alias="metrics-push")
 
     def for_stage(self, stage: str) -> AgentSpec:
+        """The agent of step kind ``stage``: its own entry, else ``default`` (also for a step
+        that has no key here)."""
         attr = "register_" if stage == "register" else stage.replace("-", "_")
-        specific: AgentSpec | None = getattr(self, attr)
+        specific: AgentSpec | None = getattr(self, attr, None)
         return specific or self.default
 
 
