@@ -144,3 +144,29 @@ def test_every_extra_a_step_names_is_an_extra_of_the_package(step: str) -> None:
     declared = set(re.findall(r"^([a-z]+) = ", section, re.MULTILINE))
     named = set(row(step).extras) | {e for extras in TARGET_EXTRAS.values() for e in extras}
     assert named | {"mlflow"} <= declared
+
+
+def test_the_libraries_groovy_constants_are_generated_from_the_table() -> None:
+    from lepton_ci.pipeline.codegen import GROOVY_FILE, groovy_constants
+
+    committed = (ROOT / GROOVY_FILE).read_text(encoding="utf-8")
+    assert committed == groovy_constants(), (
+        f"{GROOVY_FILE} is stale: python -m lepton_ci.pipeline.codegen > {GROOVY_FILE}"
+    )
+
+
+def test_a_new_row_shows_in_the_generated_groovy() -> None:
+    from lepton_ci.pipeline.codegen import groovy_constants
+
+    text = groovy_constants(with_validate_data())
+    assert "'validate-data': 'Validate data'," in text
+    assert "'validate-data': ['data', 'validate']," in text
+    assert "evaluate: ['train', 'validate-data']," in text
+
+
+def test_the_declarative_stage_names_of_leptonpipeline_are_the_table_titles() -> None:
+    """Declarative `stage('...')` names must be literals, so the var cannot read the constants;
+    they are pinned to the table here instead (per-environment stages are named at run time)."""
+    var = (ROOT / "jenkins" / "vars" / "leptonPipeline.groovy").read_text(encoding="utf-8")
+    literal = re.findall(r"^ {12}stage\('([^']+)'\)", var, re.MULTILINE)
+    assert literal == [r.title.replace(" {env}", "") for r in STEP_TABLE]
