@@ -1,6 +1,6 @@
-"""The shared library's lifecycle constants, generated from the step table.
+"""Files of the shared libraries generated from the step table.
 
-python -m lepton_ci.pipeline.codegen > jenkins/src/io/leptonci/LeptonSteps.groovy
+python -m lepton_ci.pipeline.codegen   # from the repository root: rewrites every GENERATED file
 
 ``LeptonSteps`` holds what the Groovy side would otherwise write down again: step kinds and
 titles, argv words, needs, artifacts, kill switches, credential variables, the release-tag
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lepton_ci.pipeline.model import SWITCH_ON_VALUES
@@ -188,5 +189,18 @@ def groovy_constants(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generated() -> dict[str, str]:
+    """Every generated file of the repository: path (from its root) -> text."""
+    from lepton_ci.pipeline.gitlab_include import INCLUDE_FILE, gitlab_include
+
+    return {GROOVY_FILE: groovy_constants(), INCLUDE_FILE: gitlab_include()}
+
+
+def main(root: Path = Path(".")) -> None:
+    for path, text in generated().items():
+        (root / path).write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+
+
 if __name__ == "__main__":
-    print(groovy_constants(), end="")
+    main()

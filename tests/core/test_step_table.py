@@ -146,12 +146,14 @@ def test_every_extra_a_step_names_is_an_extra_of_the_package(step: str) -> None:
     assert named | {"mlflow"} <= declared
 
 
-def test_the_libraries_groovy_constants_are_generated_from_the_table() -> None:
-    from lepton_ci.pipeline.codegen import GROOVY_FILE, groovy_constants
+@pytest.mark.parametrize("path", ["jenkins/src/io/leptonci/LeptonSteps.groovy",
+                                  "gitlab/include/lepton.gitlab-ci.yml"])  # fmt: skip
+def test_the_libraries_lifecycle_files_are_generated_from_the_table(path: str) -> None:
+    from lepton_ci.pipeline.codegen import generated
 
-    committed = (ROOT / GROOVY_FILE).read_text(encoding="utf-8")
-    assert committed == groovy_constants(), (
-        f"{GROOVY_FILE} is stale: python -m lepton_ci.pipeline.codegen > {GROOVY_FILE}"
+    committed = (ROOT / path).read_text(encoding="utf-8")
+    assert committed == generated()[path], (
+        f"{path} is stale: python -m lepton_ci.pipeline.codegen (from the repository root)"
     )
 
 
@@ -170,3 +172,12 @@ def test_the_declarative_stage_names_of_leptonpipeline_are_the_table_titles() ->
     var = (ROOT / "jenkins" / "vars" / "leptonPipeline.groovy").read_text(encoding="utf-8")
     literal = re.findall(r"^ {12}stage\('([^']+)'\)", var, re.MULTILINE)
     assert literal == [r.title.replace(" {env}", "") for r in STEP_TABLE]
+
+
+def test_a_new_row_is_a_hidden_job_of_the_gitlab_include_template() -> None:
+    from lepton_ci.pipeline.gitlab_include import gitlab_include
+
+    text = gitlab_include(with_validate_data())
+    assert ".lepton-validate-data:\n  extends: .lepton-defaults\n  stage: validate-data\n" in text
+    assert "  needs: [{job: train, artifacts: true}, {job: validate-data, artifacts: true}]" in text
+    assert "$LEPTON_VALIDATE_DATA_DISABLED =~" in text.split(".lepton-register:")[1]
