@@ -191,9 +191,9 @@ def groovy_constants(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
 
 def generated() -> dict[str, str]:
     """Every generated file of the repository: path (from its root) -> text."""
-    from lepton_ci.pipeline.gitlab_include import INCLUDE_FILE, gitlab_include
+    from lepton_ci.pipeline.gitlab_include import INCLUDE_FILE, gitlab_components, gitlab_include
 
-    return {GROOVY_FILE: groovy_constants(), INCLUDE_FILE: gitlab_include()}
+    return {GROOVY_FILE: groovy_constants(), INCLUDE_FILE: gitlab_include(), **gitlab_components()}
 
 
 def main(root: Path = Path(".")) -> None:

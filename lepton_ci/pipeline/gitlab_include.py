@@ -1,6 +1,7 @@
-"""The GitLab include template's hidden jobs (``gitlab/include/lepton.gitlab-ci.yml``), generated
-from the step table: one ``.lepton-<step>`` job per row with its stage, needs, command,
-artifacts, reports, resource group and rules (the kill switches of ``disabled_by`` first).
+"""GitLab's library files, generated from the step table: the include template's hidden jobs
+(``gitlab/include/lepton.gitlab-ci.yml``, one ``.lepton-<step>`` per row) and one CI/CD component
+per row (``gitlab/templates/<step>.yml``), each with its stage, needs, command, artifacts,
+reports, resource group and rules (the kill switches of ``disabled_by`` first).
 
 Written by ``python -m lepton_ci.pipeline.codegen``; a test fails when the committed file is stale.
 What only GitLab has is decided here: a per-environment step takes its environment from
@@ -86,19 +87,21 @@ POSITIVE_RULES = {
 POSITIVE_RULES["always"] = POSITIVE_RULES["everywhere"]
 
 
-def _hidden_job(row: StepRow, table: tuple[StepRow, ...]) -> list[str]:
+def _body(row: StepRow, table: tuple[StepRow, ...], component: bool) -> list[str]:
+    """A job's keys after ``needs:``: script, artifacts, environment, resource group, rules.
+
+    ``component``: the CI/CD component's job, which takes the environment, resource group and
+    ``when`` as inputs; else the include template's hidden job.
+    """
     layout = RunLayout()
-    env = ENV if row.per_environment else ""
+    env = "$[[ inputs.environment ]]" if component else ENV
+    env_word = env if component else f'"{ENV}"'
 
     def path(key: str) -> str:
-        return str(PATHS[key](layout, env))
+        return str(PATHS[key](layout, env if row.per_environment else ""))
 
-    words = [
-        w.replace("{junit}", str(layout.junit)).replace("{env}", f'"{ENV}"') for w in row.words
-    ]
-    needs = ", ".join(f"{{job: {n}, artifacts: true}}" for n in row.needs)
-    lines = [f".lepton-{row.step}:", "  extends: .lepton-defaults", f"  stage: {row.step}"]
-    lines += [f"  needs: [{needs}]", "  script:", f"    - lepton-ci {' '.join(words)}{SPEC_ARGS}"]
+    words = [w.replace("{junit}", str(layout.junit)).replace("{env}", env_word) for w in row.words]
+    lines = ["  script:", f"    - lepton-ci {' '.join(words)}{SPEC_ARGS}"]
     if row.artifacts or row.junit or row.dotenv:
         lines.append("  artifacts:")
         if row.artifacts:
@@ -110,19 +113,37 @@ def _hidden_job(row: StepRow, table: tuple[StepRow, ...]) -> list[str]:
         lines.append("    expire_in: 30 days")
         if row.junit:
             lines.append("    when: always")  # the JUnit report of a failed gate is the point
-    if row.resource_group and "{env}" not in row.resource_group:
-        lines.append(f"  resource_group: {row.resource_group.replace('-{model}', '')}")
+    if component and row.per_environment:
+        lines += ["  environment:", f"    name: {env}", "    deployment_tier: $[[ inputs.tier ]]"]
+        lines.append("    url: $[[ inputs.url ]]")
+    if component and row.resource_group:
+        lines.append("  resource_group: $[[ inputs.resource_group ]]")
+    elif row.resource_group and "{env}" not in row.resource_group:
+        lines.append(f"  resource_group: {_resource_group(row)}")
     if not row.interruptible:
         lines.append("  interruptible: false")
     if row.per_environment:
         lines.append("  allow_failure: false")
     switches = " || ".join(f"${s} =~ {SWITCH_ON_REGEX}" for s in disabled_by(row.step, table))
     lines += ["  rules:", f"    - if: '{switches}'", "      when: never"]
+    when = "always" if row.rule == "always" else None
+    if component and row.per_environment:
+        when = "$[[ inputs.when ]]"
     for condition in POSITIVE_RULES[row.rule]:
         lines.append(f"    - if: {condition}")
-        if row.rule == "always":
-            lines.append("      when: always")
+        lines += [f"      when: {when}"] if when else []
     return lines
+
+
+def _resource_group(row: StepRow) -> str:
+    """The default resource group: the row's, without the model and environment parts."""
+    return (row.resource_group or "").replace("-{model}", "").replace("-{env}", "")
+
+
+def _hidden_job(row: StepRow, table: tuple[StepRow, ...]) -> list[str]:
+    needs = ", ".join(f"{{job: {n}, artifacts: true}}" for n in row.needs)
+    lines = [f".lepton-{row.step}:", "  extends: .lepton-defaults", f"  stage: {row.step}"]
+    return [*lines, f"  needs: [{needs}]", *_body(row, table, component=False)]
 
 
 def gitlab_include(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
@@ -133,3 +154,142 @@ def gitlab_include(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
         out.append("\n" + (PER_ENVIRONMENT_NOTE if row.per_environment else ""))
         out.append("\n".join(_hidden_job(row, table)) + "\n")
     return "".join(out)
+
+
+COMPONENTS_DIR = "gitlab/templates"
+
+COMPONENT_HEADER = """\
+# lepton-ci CI/CD component `{step}`: {summary}
+# Usage and inputs: README.md. Setup (the pinned lepton-ci on PATH) is your `default:` job's,
+# e.g. the `before_script` `lepton-ci render` writes; this component adds no before_script.
+# Kill switch: set ${switch} (or that of a step it needs) to true, 1 or yes to skip the job.
+# Generated from lepton-ci's step table by `python -m lepton_ci.pipeline.codegen`: do not edit.
+spec:
+  inputs:
+"""
+
+SPEC_ARGS_INPUT = (
+    "spec_args",
+    "string",
+    '""',
+    "Appended to every lepton-ci command: shell-quoted words, each after a space (e.g. "
+    "` --spec models/a/lepton.yaml`). `lepton-ci render` fills it in.",
+)
+RETRY_INPUT = (
+    "retry",
+    "number",
+    "1",
+    "Retries after a runner failure (0-2); a failing step or gate is never retried.",
+)
+BRANCH_INPUT = (
+    "default_branch",
+    "string",
+    '"main"',
+    "Branch whose pipelines register, build, push and deploy (besides scheduled ones).",
+)
+ENVIRONMENT_INPUTS = (
+    (
+        "environment",
+        "string",
+        '"staging"',
+        "Environment name from lepton.yaml's deploy.environments.",
+    ),
+    ("tier", "string", '"staging"', "GitLab deployment tier of the environment."),
+    (
+        "url",
+        "string",
+        '"$LEPTON_DEPLOY_URL"',
+        "Environment URL; by default the one `lepton-ci deploy` reports in its dotenv.",
+    ),
+    (
+        "when",
+        "string",
+        '"on_success"',
+        "`manual` makes the pipeline wait for an approval (it blocks, it does not skip).",
+    ),
+)
+INPUT_EXTRAS = {
+    "environment": "      regex: ^[a-z][a-z0-9-]{0,30}$",
+    "tier": "      options: [production, staging, testing, development, other]",
+    "when": "      options: [on_success, manual]",
+    "release_tags": "      regex: ^\\^[A-Za-z0-9_.*\\\\-]*\\$$",
+}
+RESOURCE_GROUP_HELP = {
+    True: "Resource group serialising deployments; use one per environment.",
+    False: "Resource group serialising registry writes of this model.",
+}
+TAGS_INPUT = (
+    "release_tags",
+    "string",
+    '"^v.*$"',
+    "Anchored regex of the git tags whose pipelines run this job (lepton.yaml's "
+    "`project.release_tags` as `lepton-ci render` writes it, e.g. `^v.*$` for `v*`).",
+)
+
+
+RETRY_WHEN_LINE = (
+    "    when: [runner_system_failure, stuck_or_timeout_failure, scheduler_failure, api_failure]\n"
+)
+
+
+def _input(name: str, kind: str, default: str, description: str) -> list[str]:
+    lines = [f"    {name}:", f"      type: {kind}", f"      default: {default}"]
+    lines += [INPUT_EXTRAS[name]] if name in INPUT_EXTRAS else []
+    return [*lines, f'      description: "{description}"']
+
+
+def gitlab_component(row: StepRow, table: tuple[StepRow, ...] = STEP_TABLE) -> str:
+    """The text of the CI/CD component of ``row`` (``gitlab/templates/<step>.yml``)."""
+    name_help = (
+        f"Name of the job, e.g. {row.step}-staging (one per environment)."
+        if row.per_environment
+        else "Name of the job (instantiate the component twice with different names)."
+    )
+    needs = ", ".join(f"{{job: {n}, artifacts: true}}" for n in row.needs)
+    inputs = [
+        ("job_name", "string", f'"{row.step}"', name_help),
+        (
+            "stage",
+            "string",
+            f'"{row.step}"',
+            "Stage the job runs in; it must be listed in your `stages:`.",
+        ),
+        SPEC_ARGS_INPUT,
+        RETRY_INPUT,
+        (
+            "needs",
+            "array",
+            f"[{needs}]",
+            "Jobs whose artifacts this job reads (GitLab `needs:` entries).",
+        ),
+    ]
+    if row.rule == "mainline":
+        inputs.append(BRANCH_INPUT)
+    if row.per_environment:
+        inputs += ENVIRONMENT_INPUTS
+    if row.resource_group:
+        help_ = RESOURCE_GROUP_HELP[row.per_environment]
+        inputs.append(("resource_group", "string", f'"{_resource_group(row)}"', help_))
+    inputs.append(TAGS_INPUT)
+    lines = [COMPONENT_HEADER.format(step=row.step, summary=row.summary, switch=row.kill_switch)]
+    lines += ["\n".join(line for i in inputs for line in _input(*i)) + "\n"]
+    lines += [
+        "---\n",
+        '".lepton-$[[ inputs.job_name ]]-defaults":\n',
+        "  interruptible: true\n",
+        "  retry:\n",
+        "    max: $[[ inputs.retry ]]\n",
+        RETRY_WHEN_LINE,
+        "\n",
+        '"$[[ inputs.job_name ]]":\n',
+        '  extends: ".lepton-$[[ inputs.job_name ]]-defaults"\n',
+        "  stage: $[[ inputs.stage ]]\n",
+        "  needs: $[[ inputs.needs ]]\n",
+    ]
+    lines.append("\n".join(_body(row, table, component=True)) + "\n")
+    return "".join(lines)
+
+
+def gitlab_components(table: tuple[StepRow, ...] = STEP_TABLE) -> dict[str, str]:
+    """Every component file: path (from the repository root) -> text."""
+    return {f"{COMPONENTS_DIR}/{row.step}.yml": gitlab_component(row, table) for row in table}

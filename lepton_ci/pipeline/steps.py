@@ -41,6 +41,7 @@ class StepRow:
 
     step: str
     title: str  # display name (Jenkins stage); ``{env}``: the environment's name
+    summary: str  # what it does, one sentence (the GitLab component's header)
     words: tuple[str, ...]  # argv after ``lepton-ci`` (``--spec PATH`` is appended)
     needs: tuple[str, ...] = ()  # steps whose artifacts it needs
     artifacts: tuple[str, ...] = ()  # PATHS keys it hands on
@@ -70,6 +71,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="train",
         title="Train",
+        summary="Train the model (`lepton-ci train`) and hand `.lepton/run/train` on.",
         words=("train",),
         artifacts=("train",),
         extras=("train",),
@@ -78,6 +80,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="evaluate",
         title="Evaluate",
+        summary="Evaluate the model, apply the quality gates and publish them as a JUnit report.",
         words=("evaluate", "--junit", "{junit}"),
         needs=("train",),
         artifacts=("evaluate",),
@@ -89,6 +92,10 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="register",
         title="Register model",
+        summary=(
+            "Register the evaluated model in the model registry (dotenv: LEPTON_MODEL_NAME, "
+            "LEPTON_MODEL_VERSION)."
+        ),
         words=("models", "register"),
         needs=("train", "evaluate"),
         artifacts=("register",),
@@ -100,6 +107,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="image-build",
         title="Build image",
+        summary="Build the model image (`lepton-ci image build`).",
         words=("image", "build"),
         needs=("train", "register"),
         artifacts=("imageBuildEnv",),
@@ -110,6 +118,10 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="image-push",
         title="Push image",
+        summary=(
+            "Push the model image; its digest goes to later jobs as a dotenv report "
+            "(LEPTON_IMAGE, LEPTON_IMAGE_DIGEST)."
+        ),
         words=("image", "push"),
         needs=("register", "image-build"),
         artifacts=("imageEnv",),
@@ -122,6 +134,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="deploy",
         title="Deploy {env}",
+        summary="Deploy the pushed image to one environment; include once per environment.",
         words=("deploy", "--env", "{env}"),
         needs=("register", "image-push"),  # and the previous environment's deploy
         artifacts=("deploy",),
@@ -136,6 +149,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
     StepRow(
         step="metrics-push",
         title="Push metrics",
+        summary="Push training and evaluation metrics, even after a failed gate.",
         words=("metrics", "push"),
         needs=("train", "evaluate"),
         rule="always",

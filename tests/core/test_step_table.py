@@ -40,6 +40,7 @@ metrics:
 VALIDATE = StepRow(
     step="validate-data",
     title="Validate data",
+    summary="Check the training data.",
     words=("data", "validate"),
     artifacts=("evaluate",),
     extras=("train",),
@@ -146,8 +147,22 @@ def test_every_extra_a_step_names_is_an_extra_of_the_package(step: str) -> None:
     assert named | {"mlflow"} <= declared
 
 
-@pytest.mark.parametrize("path", ["jenkins/src/io/leptonci/LeptonSteps.groovy",
-                                  "gitlab/include/lepton.gitlab-ci.yml"])  # fmt: skip
+def generated_paths() -> list[str]:
+    from lepton_ci.pipeline.codegen import generated
+
+    return sorted(generated())
+
+
+def test_every_lifecycle_file_of_the_libraries_is_generated() -> None:
+    paths = generated_paths()
+    assert "jenkins/src/io/leptonci/LeptonSteps.groovy" in paths
+    assert "gitlab/include/lepton.gitlab-ci.yml" in paths
+    assert {f"gitlab/templates/{p.name}" for p in (ROOT / "gitlab/templates").glob("*.yml")} <= set(
+        paths
+    )
+
+
+@pytest.mark.parametrize("path", generated_paths())
 def test_the_libraries_lifecycle_files_are_generated_from_the_table(path: str) -> None:
     from lepton_ci.pipeline.codegen import generated
 
@@ -181,3 +196,11 @@ def test_a_new_row_is_a_hidden_job_of_the_gitlab_include_template() -> None:
     assert ".lepton-validate-data:\n  extends: .lepton-defaults\n  stage: validate-data\n" in text
     assert "  needs: [{job: train, artifacts: true}, {job: validate-data, artifacts: true}]" in text
     assert "$LEPTON_VALIDATE_DATA_DISABLED =~" in text.split(".lepton-register:")[1]
+
+
+def test_a_new_row_is_a_gitlab_component() -> None:
+    from lepton_ci.pipeline.gitlab_include import gitlab_components
+
+    component = gitlab_components(with_validate_data())["gitlab/templates/validate-data.yml"]
+    assert component.startswith("# lepton-ci CI/CD component `validate-data`: Check the")
+    assert "    - lepton-ci data validate$[[ inputs.spec_args ]]\n" in component
