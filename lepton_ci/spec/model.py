@@ -30,16 +30,6 @@ HTTP_PATH = r"^/[A-Za-z0-9._~/-]*$"
 CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
 TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
 
-STAGES = (
-    "train",
-    "evaluate",
-    "register",
-    "image-build",
-    "image-push",
-    "deploy",
-    "metrics-push",
-)
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -204,3 +204,10 @@ def test_a_new_row_is_a_gitlab_component() -> None:
     component = gitlab_components(with_validate_data())["gitlab/templates/validate-data.yml"]
     assert component.startswith("# lepton-ci CI/CD component `validate-data`: Check the")
     assert "    - lepton-ci data validate$[[ inputs.spec_args ]]\n" in component
+
+
+def test_the_spec_takes_an_agent_for_each_step_of_the_table() -> None:
+    from lepton_ci.spec.model import AgentsSpec
+
+    keys = {info.alias or name for name, info in AgentsSpec.model_fields.items()}
+    assert keys == {"default", *STEPS}
