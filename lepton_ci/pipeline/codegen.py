@@ -10,7 +10,7 @@ default and glob, the retry limit. A test in the suite fails when the committed 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from lepton_ci.pipeline.steps import (
     TARGET_CREDENTIALS,
     StepRow,
     disabled_by,
-    kill_switch,
     steps,
 )
 from lepton_ci.spec.loader import SPEC_FILENAME
@@ -89,7 +88,6 @@ def groovy_constants(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
     """The text of ``LeptonSteps.groovy`` for ``table``."""
     release_default = ProjectSpec.model_fields["release_tags"].default
     glob = TAG_GLOB.removeprefix("^").removesuffix("$")
-    by_step = {row.step: row for row in table}
     lines = [
         "package io.leptonci",
         "",
@@ -101,83 +99,52 @@ def groovy_constants(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
         "class LeptonSteps implements Serializable {",
         "",
     ]
-    lines += _field("Step kinds in pipeline order.", "List<String> STEPS", steps(table))
-    lines += _map(
-        "TITLES",
-        "String",
-        "Stage title of each step kind; {env}: the environment's name.",
-        {s: r.title for s, r in by_step.items()},
-    )
-    lines += _map(
-        "WORDS",
-        "List<String>",
-        "Argv after `lepton-ci` ({junit}: the JUnit path, {env}: the environment).",
-        {s: r.words for s, r in by_step.items()},
-    )
-    lines += _map(
-        "NEEDS",
-        "List<String>",
-        "Jobs whose artifacts each step kind needs; a deploy also needs the previous deploy.",
-        {s: r.needs for s, r in by_step.items()},
-    )
-    lines += _map(
-        "ARTIFACTS",
-        "List<String>",
-        "Layout keys (layout.properties) each step kind hands on.",
-        {s: r.artifacts for s, r in by_step.items()},
-    )
-    lines += _map(
-        "KILL_SWITCHES",
-        "String",
-        "The variable that skips each step kind when true, 1 or yes.",
-        {s: kill_switch(s) for s in by_step},
-    )
-    lines += _map(
-        "DISABLED_BY",
-        "List<String>",
-        "Kill switches that skip a step kind: its own, then those of every step it needs.",
-        {s: disabled_by(s, table) for s in by_step},
-    )
-    lines += _map(
-        "CREDENTIAL_VARIABLES",
-        "List<String>",
-        "Variables each credential is bound to: user and password, or the file's path.",
-        {str(k): v for k, v in CREDENTIAL_VARIABLES.items()},
-    )
-    lines += _map(
-        "TARGET_CREDENTIALS",
-        "String",
-        "The credential a deploy binds, by target (null: none).",
-        dict(TARGET_CREDENTIALS),
-    )
-    lines += _field(
-        "Deploy targets that need no image (the model runs from the run directory).",
-        "List<String> IMAGELESS_TARGETS",
-        IMAGELESS_TARGETS,
-    )
-    lines += _field(
-        "Argv after `lepton-ci` that promotes the shipped version.",
-        "List<String> PROMOTE_WORDS",
-        PROMOTE_WORDS,
-    )
-    lines += _field(
-        "Values that turn a kill switch on, in any case.",
-        "List<String> SWITCH_ON_VALUES",
-        SWITCH_ON_VALUES,
-    )
-    lines += _field(
-        "Release-tag glob when none is given (project.release_tags).",
-        "String RELEASE_TAGS_DEFAULT",
-        release_default,
-    )
-    lines += _field(
-        "What a release-tag glob may hold, as a whole-string regex (TAG_GLOB).",
-        "String TAG_GLOB",
-        glob,
-    )
-    lines += _field(
-        "The spec file `--spec PATH` is left out for.", "String DEFAULT_SPEC", SPEC_FILENAME
-    )
+    per_step: list[tuple[str, str, str, Callable[[StepRow], Any]]] = [
+        ("TITLES", "String", "Stage title of each step kind; {env}: the environment's name.",
+         lambda r: r.title),
+        ("WORDS", "List<String>",
+         "Argv after `lepton-ci` ({junit}: the JUnit path, {env}: the environment).",
+         lambda r: r.words),
+        ("NEEDS", "List<String>",
+         "Jobs whose artifacts each step kind needs; a deploy also needs the previous deploy.",
+         lambda r: r.needs),
+        ("ARTIFACTS", "List<String>", "Layout keys (layout.properties) each step kind hands on.",
+         lambda r: r.artifacts),
+        ("KILL_SWITCHES", "String", "The variable that skips each step kind when true, 1 or yes.",
+         lambda r: r.kill_switch),
+        ("DISABLED_BY", "List<String>",
+         "Kill switches that skip a step kind: its own, then those of every step it needs.",
+         lambda r: disabled_by(r.step, table)),
+    ]  # fmt: skip
+    maps: list[tuple[str, str, str, Mapping[str, Any]]] = [
+        (name, kind, doc, {r.step: value(r) for r in table}) for name, kind, doc, value in per_step
+    ]
+    maps += [
+        ("CREDENTIAL_VARIABLES", "List<String>",
+         "Variables each credential is bound to: user and password, or the file's path.",
+         {str(k): v for k, v in CREDENTIAL_VARIABLES.items()}),
+        ("TARGET_CREDENTIALS", "String", "The credential a deploy binds, by target (null: none).",
+         dict(TARGET_CREDENTIALS)),
+    ]  # fmt: skip
+    fields: list[tuple[str, str, Any]] = [
+        ("Step kinds in pipeline order.", "List<String> STEPS", steps(table)),
+        ("Deploy targets that need no image (the model runs from the run directory).",
+         "List<String> IMAGELESS_TARGETS", IMAGELESS_TARGETS),
+        ("Argv after `lepton-ci` that promotes the shipped version.",
+         "List<String> PROMOTE_WORDS", PROMOTE_WORDS),
+        ("Values that turn a kill switch on, in any case.",
+         "List<String> SWITCH_ON_VALUES", SWITCH_ON_VALUES),
+        ("Release-tag glob when none is given (project.release_tags).",
+         "String RELEASE_TAGS_DEFAULT", release_default),
+        ("What a release-tag glob may hold, as a whole-string regex (TAG_GLOB).",
+         "String TAG_GLOB", glob),
+        ("The spec file `--spec PATH` is left out for.", "String DEFAULT_SPEC", SPEC_FILENAME),
+    ]  # fmt: skip
+    lines += _field(*fields[0])
+    for entry in maps:
+        lines += _map(*entry)
+    for field in fields[1:]:
+        lines += _field(*field)
     lines += [
         f"{_INDENT}/** Most reruns after a lost agent (ci.retry). */",
         f"{_INDENT}static final int MAX_RETRY = {_retry_limit()}",
