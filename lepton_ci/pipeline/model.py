@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lepton_ci.pipeline.steps import kill_switch
+
 Trigger = Literal["push", "merge_request", "schedule", "tag"]
 """What started a pipeline: a commit, a merge request, the retraining schedule, or a git tag."""
 
@@ -157,7 +159,7 @@ def switch_on(value: str | None) -> bool:
 @dataclass(frozen=True)
 class Job:
     name: str  # unique id: train, evaluate, register, image-build, image-push, deploy-<env>, ...
-    step: str  # the step kind: one of lepton_ci.pipeline.build.STEPS
+    step: str  # the step kind: one of lepton_ci.pipeline.steps.STEP_TABLE's rows
     title: str  # display name (Jenkins stage)
     commands: tuple[Command, ...]
     needs: tuple[str, ...] = ()
@@ -175,6 +177,9 @@ class Job:
     interruptible: bool = True
     timeout_minutes: int | None = None
     promotes: bool = False  # its commands promote the registered version to champion
+    extras: tuple[str, ...] = ()
+    """The pip extras of lepton-ci this job's commands import (``train``, ``docker``, ``serve``,
+    ``kubernetes``, ``metrics``, ``mlflow``; pyproject.toml): what a per-job install needs."""
     disabled_by: tuple[str, ...] = ()
     """Kill switches that skip this job: its own first, then those of every job it needs
     (transitively, in pipeline order); a job whose input was disabled cannot run."""
@@ -182,7 +187,7 @@ class Job:
     @property
     def kill_switch(self) -> str:
         """Variable that disables this step when on (``LEPTON_TRAIN_DISABLED``...)."""
-        return "LEPTON_" + self.step.upper().replace("-", "_") + "_DISABLED"
+        return kill_switch(self.step)
 
     def disabled(self, env: Mapping[str, str]) -> str | None:
         """The first of ``disabled_by`` that is on in ``env``, or None: the job may run."""

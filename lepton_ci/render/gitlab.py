@@ -30,6 +30,7 @@ from lepton_ci.pipeline.model import (
     shell_line,
     tag_regex,
 )
+from lepton_ci.pipeline.steps import row as step_row
 from lepton_ci.render.escape import gitlab_expr_str, render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -301,19 +302,14 @@ def template_commands(job: Job, pipeline: Pipeline) -> tuple[Command, ...]:
 
     The library file overrides ``script:`` only where the spec asks for more (promotion of
     the champion, which the templates leave to the spec), so the commands always equal the
-    model's. Kept next to ``gitlab/`` by a test that resolves the templates.
+    model's. The templates are generated from the same step table (``pipeline/steps.py``).
     """
-    spec_args = pipeline.spec_args
-    words: dict[str, tuple[str, ...]] = {
-        "train": ("train",),
-        "evaluate": ("evaluate", "--junit", job.reports.junit or ""),
-        "register": ("models", "register"),
-        "image-build": ("image", "build"),
-        "image-push": ("image", "push"),
-        "deploy": ("deploy", "--env", job.environment.name if job.environment else ""),
-        "metrics-push": ("metrics", "push"),
+    fill = {
+        "{junit}": job.reports.junit or "",
+        "{env}": job.environment.name if job.environment else "",
     }
-    return (("lepton-ci", *words[job.step], *spec_args),)
+    words = tuple(fill.get(word, word) for word in step_row(job.step).words)
+    return (("lepton-ci", *words, *pipeline.spec_args),)
 
 
 def _spec_args_input(pipeline: Pipeline) -> str:

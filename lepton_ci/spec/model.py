@@ -30,16 +30,6 @@ HTTP_PATH = r"^/[A-Za-z0-9._~/-]*$"
 CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
 TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
 
-STAGES = (
-    "train",
-    "evaluate",
-    "register",
-    "image-build",
-    "image-push",
-    "deploy",
-    "metrics-push",
-)
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -356,8 +346,10 @@ class AgentsSpec(_Model):
     metrics_push: AgentSpec | None = Field(None, alias="metrics-push")
 
     def for_stage(self, stage: str) -> AgentSpec:
+        """The agent of step kind ``stage``: its own entry, else ``default`` (also for a step
+        that has no key here)."""
         attr = "register_" if stage == "register" else stage.replace("-", "_")
-        specific: AgentSpec | None = getattr(self, attr)
+        specific: AgentSpec | None = getattr(self, attr, None)
         return specific or self.default
 
 
