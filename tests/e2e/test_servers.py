@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lepton_ci import __version__
 from lepton_ci.registry.mlflow import MlflowRegistry
+
+pytestmark = pytest.mark.slow  # a wheel build and an MLflow server start
 
 
 def test_pip_finds_this_checkout_on_the_index(package_index: str, tmp_path: Path) -> None:
