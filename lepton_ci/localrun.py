@@ -98,6 +98,8 @@ def run_pipeline(
     with_setup: bool = False,
     stream: bool = False,
 ) -> RunResult:
+    if trigger == "schedule":  # retraining schedules run on the default branch only
+        branch = branch or pipeline.default_branch
     branch = branch or current_branch(root) or pipeline.default_branch
     plan = select_jobs(
         pipeline, trigger=trigger, branch=branch, start=start, until=until, only=only

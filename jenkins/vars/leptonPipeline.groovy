@@ -178,7 +178,7 @@ void deployTo(Map cfg, Map<String, String> layout, Map environment, String previ
     if (currentBuild.currentResult != 'SUCCESS') {
         return  // an earlier deployment failed: later environments keep their version
     }
-    stage('Deploy ' + environment.name) {
+    stage(LeptonStages.title('deploy', environment.name as String)) {
         withEnv(['LEPTON_JOB=' + job]) {
             if (environment.approval) {
                 Map ask = [message: 'Deploy to ' + environment.name + '?', ok: 'Deploy']

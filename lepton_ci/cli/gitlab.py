@@ -1,4 +1,4 @@
-"""``lepton-ci gitlab``: CI lint, pipeline triggers, retraining schedules, merge-request reports.
+"""``lepton-ci gitlab``: CI lint, pipeline triggers, schedules, deployment approvals, MR reports.
 
 Credentials come from GITLAB_URL (or CI_SERVER_URL) and GITLAB_TOKEN (or CI_JOB_TOKEN) only
 (see docs/gitlab-server.md).
@@ -30,7 +30,7 @@ def _variables(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.group()
 def gitlab() -> None:
-    """Lint, trigger, schedule and report on GitLab (GITLAB_URL, GITLAB_TOKEN or CI_JOB_TOKEN)."""
+    """Lint, trigger, schedule, protect and report on GitLab (GITLAB_URL, GITLAB_TOKEN)."""
 
 
 @gitlab.command()
@@ -114,6 +114,47 @@ def schedule(spec_path: str, project: str | None) -> None:
     click.echo(f"schedule {result.schedule_id}: {result.action}")
     for line in result.changes:
         click.echo(f"  {line}")
+
+
+@gitlab.command()
+@spec_option
+@_PROJECT
+@click.option(
+    "--dry-run", is_flag=True, help="Look everything up, print the changes; write nothing."
+)
+def protect(spec_path: str, project: str | None, dry_run: bool) -> None:
+    """Require the spec's approvers for each `approval: true` environment (Premium)."""
+    from lepton_ci.adapters.gitlab import GitLabServer, project_from_env
+    from lepton_ci.adapters.gitlab_protect import Protection, ensure_protection
+    from lepton_ci.errors import LeptonError
+    from lepton_ci.spec import load_spec
+
+    spec = load_spec(spec_path)
+    wanted = [
+        Protection(env.name, ("deploy", "environments", index), tuple(env.approvers))
+        for index, env in enumerate(spec.deploy.environments)
+        if env.approval
+    ]
+    if not wanted:
+        raise LeptonError(
+            f"{spec_path}: no environment sets `approval: true`; nothing to protect",
+            hint="add `approval: true` (and `approvers: [username or group/path]`) to an "
+            "environment under deploy.environments",
+        )
+    results = ensure_protection(
+        GitLabServer.from_env(),
+        project_from_env(project),
+        wanted,
+        spec_file=spec_path,
+        dry_run=dry_run,
+    )
+    for result in results:
+        click.echo(f"protected environment {result.environment}: {result.action}")
+        for line in result.changes:
+            click.echo(f"  {line}")
+    for env in spec.deploy.environments:
+        if not env.approval:
+            click.echo(f"environment {env.name}: no approval in the spec, left alone")
 
 
 @gitlab.command()

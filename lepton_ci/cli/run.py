@@ -25,7 +25,8 @@ from lepton_ci.cli.options import spec_option
 )
 @click.option(
     "--branch",
-    help="Branch (or tag, with --trigger tag) to behave as (default: the current git branch).",
+    help="Branch (or tag, with --trigger tag) to behave as (default: the current git branch;"
+    " the default branch with --trigger schedule).",
 )
 @click.option("--approve", is_flag=True, help="Approve manual gates without asking.")
 @click.option("--with-setup", is_flag=True, help="Also run the agent setup (install lepton-ci).")

@@ -6,6 +6,10 @@ started from the model image itself) listens on the environment's port. The fron
 file lives inside the front container and is replaced through the Docker API
 (``put_archive``), so switching needs no host directory and no extra control port. Containers
 carry labels (``ci.lepton.*``) from which the state is read back; nothing is kept on the agent.
+
+A deployment is identified by model, environment **and the front's port**, never by names
+alone: two checkouts of one model repository (same model and environment names, other
+ports) are two deployments, and neither ever touches the other's front or versions.
 """
 
 from __future__ import annotations
@@ -71,12 +75,13 @@ class DockerRuntime:
             if front_host in ("0.0.0.0", "::")
             else f"http://{front_host}:{front_port}"
         )
-        self.front_name = f"lepton-{model}-{environment}-front"
+        self.front_name = f"lepton-{model}-{environment}-{front_port}-front"
 
     def _labels(self, role: str, **extra: str) -> dict[str, str]:
         return {
             f"{LABEL}.model": self.model,
             f"{LABEL}.environment": self.environment,
+            f"{LABEL}.front-port": str(self.front_port),
             f"{LABEL}.role": role,
             **{f"{LABEL}.{k}": v for k, v in extra.items()},
         }
@@ -86,6 +91,7 @@ class DockerRuntime:
             "label": [
                 f"{LABEL}.model={self.model}",
                 f"{LABEL}.environment={self.environment}",
+                f"{LABEL}.front-port={self.front_port}",
                 f"{LABEL}.role=version",
             ]
         }

@@ -14,7 +14,6 @@ pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 from lepton_ci.layout import RUN_DIR, VENV_DIR, RunLayout
@@ -31,129 +30,60 @@ from lepton_ci.pipeline.model import (
     Rule,
     Schedule,
 )
+from lepton_ci.pipeline.steps import (
+    CREDENTIAL_TYPES,
+    CREDENTIAL_VARIABLES,
+    IMAGELESS_TARGETS,
+    PATHS,
+    PROMOTE_WORDS,
+    STEP_TABLE,
+    TARGET_CREDENTIALS,
+    TARGET_EXTRAS,
+    USER_CODE_TARGETS,
+    CredentialKind,
+    StepRow,
+    steps,
+)
 from lepton_ci.spec.loader import SPEC_FILENAME
 from lepton_ci.spec.model import AgentSpec, EnvironmentSpec, Spec
 
-STEPS = (
-    "train",
-    "evaluate",
-    "register",
-    "image-build",
-    "image-push",
-    "deploy",
-    "metrics-push",
-)
-"""Every step kind the pipeline knows. Meta-tests check each has a template, GitLab job,
-Groovy var and docs page."""
+STEPS = steps(STEP_TABLE)
+"""Every step kind the pipeline knows (the rows of ``STEP_TABLE``). Meta-tests check each has a
+template, GitLab job, Groovy var and docs page."""
 
 
-def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
-    layout = RunLayout()
-    base = ("lepton-ci",)
+def build_pipeline(
+    spec: Spec, spec_path: str = SPEC_FILENAME, table: tuple[StepRow, ...] = STEP_TABLE
+) -> Pipeline:
+    """The pipeline of ``spec``: one job per row of ``table`` (per environment for a deploy)."""
     spec_args: tuple[str, ...] = () if spec_path == SPEC_FILENAME else ("--spec", spec_path)
-
-    def cmd(*words: str) -> Command:
-        return (*base, *words, *spec_args)
-
     tags = spec.project.release_tags
-    everywhere = Rule(branches=None, merge_requests=True, schedule=True, tags=tags)
-    mainline = Rule(
-        branches=(spec.project.default_branch,), merge_requests=False, schedule=True, tags=tags
+    default_branch = spec.project.default_branch
+    everywhere = Rule(
+        branches=None, merge_requests=True, schedule=True, tags=tags, schedule_branch=default_branch
     )
-
-    def agent(stage: str) -> Agent:
-        return _agent(spec.agents.for_stage(stage), spec.lepton_ci.agent_image)
-
-    jobs: list[Job] = [
-        Job(
-            name="train",
-            step="train",
-            title="Train",
-            commands=(cmd("train"),),
-            extras=_extras(spec, "train"),
-            user_code=True,
-            artifacts=(str(layout.train_dir),),
-            rule=everywhere,
-            agent=agent("train"),
-            timeout_minutes=spec.train.timeout_minutes,
-        ),
-        Job(
-            name="evaluate",
-            step="evaluate",
-            title="Evaluate",
-            commands=(cmd("evaluate", "--junit", str(layout.junit)),),
-            extras=_extras(spec, "evaluate"),
-            user_code=True,
-            needs=("train",),
-            artifacts=(str(layout.evaluate_dir),),
-            reports=Reports(junit=str(layout.junit)),
-            rule=everywhere,
-            agent=agent("evaluate"),
-            timeout_minutes=spec.evaluate.timeout_minutes,
-        ),
-        Job(
-            name="register",
-            step="register",
-            title="Register model",
-            commands=(cmd("models", "register"),),
-            extras=_extras(spec, "register"),
-            needs=("train", "evaluate"),
-            artifacts=(str(layout.register_dir),),
-            reports=Reports(dotenv=str(layout.model_env)),
-            rule=mainline,
-            agent=agent("register"),
-            resource_group=f"lepton-registry-{spec.model_name}",
-        ),
-        Job(
-            name="image-build",
-            step="image-build",
-            title="Build image",
-            commands=(cmd("image", "build"),),
-            extras=_extras(spec, "image-build"),
-            needs=("train", "register"),
-            artifacts=(str(layout.image_build_env),),
-            rule=mainline,
-            agent=agent("image-build"),
-            credentials=_registry_credentials(spec),
-        ),
-        Job(
-            name="image-push",
-            step="image-push",
-            title="Push image",
-            commands=(cmd("image", "push"),),
-            extras=_extras(spec, "image-push"),
-            needs=("register", "image-build"),
-            artifacts=(str(layout.image_env),),
-            reports=Reports(dotenv=str(layout.image_env)),
-            rule=mainline,
-            agent=agent("image-push"),
-            credentials=_registry_credentials(spec),
-        ),
-    ]
-    previous = "image-push"
-    champion_env = spec.champion_environment
-    for env in spec.deploy.environments:
-        job = _deploy_job(spec, env, previous, mainline, agent("deploy"), cmd, layout)
-        if env.name == champion_env:
-            job = _with_promotion(job, cmd("models", "promote", "--to", "champion"))
-        jobs.append(job)
-        previous = job.name
-    if champion_env is None:
-        jobs[2] = _with_promotion(jobs[2], cmd("models", "promote", "--to", "champion"))
-    jobs.append(
-        Job(
-            name="metrics-push",
-            step="metrics-push",
-            title="Push metrics",
-            commands=(cmd("metrics", "push"),),
-            extras=_extras(spec, "metrics-push"),
-            needs=("train", "evaluate"),
-            rule=Rule(branches=None, merge_requests=True, schedule=True, tags=tags, always=True),
-            agent=agent("metrics-push"),
-            credentials=_pushgateway_credentials(spec),
-            interruptible=False,
-        )
+    rules = {
+        "everywhere": everywhere,
+        "mainline": replace(everywhere, branches=(default_branch,), merge_requests=False),
+        "always": replace(everywhere, always=True),
+    }
+    jobs: list[Job] = []
+    for row in table:
+        if not row.per_environment:
+            jobs.append(_job(spec, row, rules[row.rule], spec_args, None, ()))
+            continue
+        previous: tuple[str, ...] = ()
+        for env in spec.deploy.environments:
+            job = _job(spec, row, rules[row.rule], spec_args, env, previous)
+            jobs.append(job)
+            previous = (job.name,)
+    promoter = next(
+        (j for j in jobs if j.environment and j.environment.name == spec.champion_environment),
+        next((j for j in jobs if j.step == "register"), None),
     )
+    if promoter is not None:
+        promote = (*_BASE, *PROMOTE_WORDS, *spec_args)
+        jobs = [_with_promotion(j, promote) if j is promoter else j for j in jobs]
 
     schedule = (
         Schedule(spec.schedule.retrain, spec.project.default_branch, spec.schedule.timezone)
@@ -191,81 +121,86 @@ def build_pipeline(spec: Spec, spec_path: str = SPEC_FILENAME) -> Pipeline:
     )
 
 
-STEP_EXTRAS: dict[str, tuple[str, ...]] = {
-    "train": ("train",),  # torch, numpy, tqdm (runtime/train.py)
-    "evaluate": ("train",),  # torch, numpy (runtime/evaluate.py, cli/evaluate.py)
-    "register": (),  # the registry only (sqlite is the standard library's)
-    "image-build": ("docker",),  # image/docker_api.py
-    "image-push": ("docker",),
-    "metrics-push": ("metrics",),  # prometheus_client, requests (metrics/pushgateway.py)
-}
-"""lepton-ci extras each step's command imports; deploys by target (``DEPLOY_EXTRAS``)."""
-
-DEPLOY_EXTRAS: dict[str, tuple[str, ...]] = {
-    "local": ("serve",),  # uvicorn, starlette, torch (serve/server.py, serve/predictor.py)
-    "docker": ("docker",),  # deploy/docker_target.py
-    "kubernetes": ("kubernetes",),  # deploy/kubernetes.py
-}
-
-REGISTRY_STEPS = ("evaluate", "register", "image-push", "deploy", "metrics-push")
-"""Steps that open the model registry (champion gates, versions, digests, deployments)."""
+_BASE = ("lepton-ci",)
+_LAYOUT = RunLayout()
 
 
-def _extras(spec: Spec, step: str, target: str | None = None) -> tuple[str, ...]:
-    """What ``step`` imports: its own extras, plus ``mlflow`` where it opens an MLflow
-    registry or pushes to an MLflow metrics sink."""
-    extras = DEPLOY_EXTRAS[target] if target is not None else STEP_EXTRAS[step]
-    mlflow_registry = spec.registry.backend == "mlflow" and step in REGISTRY_STEPS
-    mlflow_sink = step == "metrics-push" and any(s.type == "mlflow" for s in spec.metrics.sinks)
-    if mlflow_registry or mlflow_sink:
-        extras = (*extras, "mlflow")
-    return extras
-
-
-def _deploy_needs(env: EnvironmentSpec, previous: str) -> tuple[str, ...]:
-    """A deploy needs the registered version, the pushed image unless its target runs the
-    model from the run directory (``local``), and the previous environment's deploy."""
-    image = () if env.target == "local" else ("image-push",)
-    return ("register", *image) + ((previous,) if previous != "image-push" else ())
-
-
-def _deploy_job(
+def _job(
     spec: Spec,
-    env: EnvironmentSpec,
-    previous: str,
+    row: StepRow,
     rule: Rule,
-    agent: Agent,
-    cmd: Callable[..., Command],
-    layout: RunLayout,
+    spec_args: tuple[str, ...],
+    env: EnvironmentSpec | None,
+    previous: tuple[str, ...],
 ) -> Job:
-    approval = (
-        Approval(message=f"Deploy to {env.name}?", approvers=tuple(env.approvers))
-        if env.approval
-        else None
-    )
-    credentials: tuple[Credential, ...] = ()
-    if env.target == "kubernetes" and spec.ci.credentials.kubeconfig:
-        credentials = (Credential("file", spec.ci.credentials.kubeconfig, ("KUBECONFIG",)),)
-    elif env.target == "docker":
-        credentials = _registry_credentials(spec)
+    """The job of ``row`` (for ``env`` when the row is per environment)."""
+    name = env.name if env else ""
+
+    def fill(text: str) -> str:
+        return (
+            text.replace("{junit}", str(_LAYOUT.junit))
+            .replace("{env}", name)
+            .replace("{model}", spec.model_name)
+        )
+
+    def path(key: str | None) -> str | None:
+        return str(PATHS[key](_LAYOUT, name)) if key else None
+
+    needs = row.needs
+    if env is not None and env.target in IMAGELESS_TARGETS:
+        needs = tuple(n for n in needs if n != "image-push")
+    timeouts = {"train": spec.train.timeout_minutes, "evaluate": spec.evaluate.timeout_minutes}
     return Job(
-        name=f"deploy-{env.name}",
-        step="deploy",
-        title=f"Deploy {env.name}",
-        commands=(cmd("deploy", "--env", env.name),),
-        extras=_extras(spec, "deploy", env.target),
-        user_code=env.target == "local",
-        needs=_deploy_needs(env, previous),
-        artifacts=(str(layout.deploy_dir),),
-        reports=Reports(dotenv=str(layout.deploy_env(env.name))),
+        name=f"{row.step}-{env.name}" if env else row.step,
+        step=row.step,
+        title=fill(row.title),
+        commands=((*_BASE, *(fill(w) for w in row.words), *spec_args),),
+        needs=needs + previous,
+        after=row.after,
+        artifacts=tuple(str(PATHS[key](_LAYOUT, name)) for key in row.artifacts),
+        reports=Reports(junit=path(row.junit), dotenv=path(row.dotenv)),
         rule=rule,
-        agent=agent,
-        environment=Environment(env.name, env.effective_tier, env.url, env.target),
-        approval=approval,
-        credentials=credentials,
-        resource_group=f"lepton-deploy-{spec.model_name}-{env.name}",
-        interruptible=False,
+        agent=_agent(spec.agents.for_stage(row.step), spec.lepton_ci.agent_image),
+        environment=(
+            Environment(env.name, env.effective_tier, env.url, env.target) if env else None
+        ),
+        approval=(
+            Approval(message=f"Deploy to {env.name}?", approvers=tuple(env.approvers))
+            if env and env.approval
+            else None
+        ),
+        credentials=_credentials(spec, row, env),
+        resource_group=fill(row.resource_group) if row.resource_group else None,
+        interruptible=row.interruptible,
+        timeout_minutes=timeouts[row.timeout] if row.timeout else None,
+        extras=job_extras(spec, row, env),
+        user_code=row.user_code or (env is not None and env.target in USER_CODE_TARGETS),
     )
+
+
+def job_extras(spec: Spec, row: StepRow, env: EnvironmentSpec | None = None) -> tuple[str, ...]:
+    """The lepton-ci extras a job of ``row`` imports: the row's, its target's, and ``mlflow``
+    when it opens an MLflow registry or pushes to an MLflow metric sink."""
+    extras = list(row.extras) + list(TARGET_EXTRAS[env.target] if env else ())
+    opens_registry = row.registry == "always" or (
+        row.registry == "relative_gates" and any(g.relative for g in spec.gates)
+    )
+    mlflow_sink = row.metric_sinks and any(s.type == "mlflow" for s in spec.metrics.sinks)
+    if (opens_registry and spec.registry.backend == "mlflow") or mlflow_sink:
+        extras.append("mlflow")
+    return tuple(dict.fromkeys(extras))
+
+
+def _credentials(spec: Spec, row: StepRow, env: EnvironmentSpec | None) -> tuple[Credential, ...]:
+    kind: CredentialKind | None
+    if row.credentials == "by_target":
+        kind = TARGET_CREDENTIALS[env.target] if env else None
+    else:
+        kind = None if row.credentials == "none" else row.credentials
+    cid = getattr(spec.ci.credentials, kind) if kind else None
+    if not kind or not cid:
+        return ()
+    return (Credential(CREDENTIAL_TYPES[kind], cid, CREDENTIAL_VARIABLES[kind]),)
 
 
 def _with_promotion(job: Job, promote: Command) -> Job:
@@ -295,23 +230,3 @@ def _with_kill_switches(jobs: list[Job]) -> tuple[Job, ...]:
 
 def _agent(agent: AgentSpec, agent_image: str | None) -> Agent:
     return Agent(label=agent.label, tags=tuple(agent.tags), image=agent.image or agent_image)
-
-
-def _registry_credentials(spec: Spec) -> tuple[Credential, ...]:
-    cid = spec.ci.credentials.registry
-    if not cid:
-        return ()
-    return (
-        Credential("username_password", cid, ("LEPTON_REGISTRY_USER", "LEPTON_REGISTRY_PASSWORD")),
-    )
-
-
-def _pushgateway_credentials(spec: Spec) -> tuple[Credential, ...]:
-    cid = spec.ci.credentials.pushgateway
-    if not cid:
-        return ()
-    return (
-        Credential(
-            "username_password", cid, ("LEPTON_PUSHGATEWAY_USER", "LEPTON_PUSHGATEWAY_PASSWORD")
-        ),
-    )

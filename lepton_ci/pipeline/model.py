@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lepton_ci.pipeline.steps import kill_switch
+
 Trigger = Literal["push", "merge_request", "schedule", "tag"]
 """What started a pipeline: a commit, a merge request, the retraining schedule, or a git tag."""
 
@@ -32,7 +34,9 @@ class Rule:
 
     ``branches``: push pipelines on these branches (``None``: any branch).
     ``merge_requests``: merge-request pipelines (GitLab MR, Jenkins change requests).
-    ``schedule``: scheduled (retraining) pipelines, which run on the default branch.
+    ``schedule``: scheduled (retraining) pipelines of ``schedule_branch`` (the default branch).
+    A schedule set on another branch runs what a push there runs: jobs of any branch
+    (``branches=None``), never those of the default branch only (register, deploy).
     ``tags``: tag pipelines whose tag matches this glob (release tags, e.g. ``v*``); ``None``:
     no tag pipelines.
     ``always``: run even when an earlier job failed (reporting jobs).
@@ -43,11 +47,12 @@ class Rule:
     schedule: bool = True
     tags: str | None = None
     always: bool = False
+    schedule_branch: str = "main"
 
     def applies(self, trigger: Trigger, ref: str | None) -> bool:
         """Whether a pipeline started by ``trigger`` on ``ref`` (branch or tag) runs this job."""
         if trigger == "schedule":
-            return self.schedule
+            return self.schedule and (self.branches is None or ref == self.schedule_branch)
         if trigger == "merge_request":
             return self.merge_requests
         if trigger == "tag":
@@ -196,10 +201,13 @@ def switch_on(value: str | None) -> bool:
 @dataclass(frozen=True)
 class Job:
     name: str  # unique id: train, evaluate, register, image-build, image-push, deploy-<env>, ...
-    step: str  # the step kind: one of lepton_ci.pipeline.build.STEPS
+    step: str  # the step kind: one of lepton_ci.pipeline.steps.STEP_TABLE's rows
     title: str  # display name (Jenkins stage)
     commands: tuple[Command, ...]
     needs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    """Jobs it waits for, and reads the artifacts of, when they are in the pipeline (GitLab
+    ``needs: optional``); unlike ``needs``, their kill switches do not skip this job."""
     artifacts: tuple[str, ...] = ()  # directories this job hands on
     reports: Reports = field(default_factory=Reports)
     rule: Rule = field(default_factory=Rule)
@@ -212,7 +220,8 @@ class Job:
     timeout_minutes: int | None = None
     promotes: bool = False  # its commands promote the registered version to champion
     extras: tuple[str, ...] = ()
-    """lepton-ci extras the job's command imports (``docker`` for image-build, ...)."""
+    """The pip extras of lepton-ci this job's commands import (``train``, ``docker``, ``serve``,
+    ``kubernetes``, ``metrics``, ``mlflow``; pyproject.toml): what a per-job install needs."""
     user_code: bool = False
     """The job runs the model repository's code (train, evaluate, a local deploy): its setup
     also installs the repository's own dependencies."""
@@ -223,7 +232,7 @@ class Job:
     @property
     def kill_switch(self) -> str:
         """Variable that disables this step when on (``LEPTON_TRAIN_DISABLED``...)."""
-        return "LEPTON_" + self.step.upper().replace("-", "_") + "_DISABLED"
+        return kill_switch(self.step)
 
     def disabled(self, env: Mapping[str, str]) -> str | None:
         """The first of ``disabled_by`` that is on in ``env``, or None: the job may run."""

@@ -30,6 +30,7 @@ from lepton_ci.pipeline.model import (
     shell_line,
     tag_regex,
 )
+from lepton_ci.pipeline.steps import row as step_row
 from lepton_ci.render.escape import gitlab_expr_str, render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -188,8 +189,10 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
     rule: Rule = job.rule
     rules: list[dict[str, Any]] = [{"if": kill_switch_condition(job), "when": "never"}]
     positive: list[str] = []
-    if rule.schedule:
+    if rule.schedule and rule.branches is None:
         positive.append('$CI_PIPELINE_SOURCE == "schedule"')
+    elif rule.schedule:  # a schedule on another branch must never register or deploy
+        positive.append(f'$CI_PIPELINE_SOURCE == "schedule" && {_if_branch(rule.schedule_branch)}')
     if rule.merge_requests:
         positive.append('$CI_PIPELINE_SOURCE == "merge_request_event"')
     if rule.branches is None:
@@ -208,7 +211,8 @@ def _rules(job: Job, pipeline: Pipeline) -> list[dict[str, Any]]:
 
 
 def _needs(job: Job) -> list[dict[str, Any]]:
-    return [{"job": name, "artifacts": True} for name in job.needs]
+    needs = [{"job": name, "artifacts": True} for name in job.needs]
+    return needs + [{"job": name, "artifacts": True, "optional": True} for name in job.after]
 
 
 def _artifacts(job: Job) -> dict[str, Any] | None:
@@ -329,19 +333,14 @@ def template_commands(job: Job, pipeline: Pipeline) -> tuple[Command, ...]:
 
     The library file overrides ``script:`` only where the spec asks for more (promotion of
     the champion, which the templates leave to the spec), so the commands always equal the
-    model's. Kept next to ``gitlab/`` by a test that resolves the templates.
+    model's. The templates are generated from the same step table (``pipeline/steps.py``).
     """
-    spec_args = pipeline.spec_args
-    words: dict[str, tuple[str, ...]] = {
-        "train": ("train",),
-        "evaluate": ("evaluate", "--junit", job.reports.junit or ""),
-        "register": ("models", "register"),
-        "image-build": ("image", "build"),
-        "image-push": ("image", "push"),
-        "deploy": ("deploy", "--env", job.environment.name if job.environment else ""),
-        "metrics-push": ("metrics", "push"),
+    fill = {
+        "{junit}": job.reports.junit or "",
+        "{env}": job.environment.name if job.environment else "",
     }
-    return (("lepton-ci", *words[job.step], *spec_args),)
+    words = tuple(fill.get(word, word) for word in step_row(job.step).words)
+    return (("lepton-ci", *words, *pipeline.spec_args),)
 
 
 def _spec_args_input(pipeline: Pipeline) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_ci.pipeline.model import Command, Credential, Job, Pipeline, tag_regex
+from lepton_ci.pipeline.model import Command, Job, Pipeline, tag_regex
+from lepton_ci.pipeline.steps import CREDENTIAL_VARIABLES, CredentialKind
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -162,9 +163,7 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
         "stageTimeouts": timeouts,
         "variables": dict(pipeline.variables),
         "credentials": _present(
-            registry=_credential_id(jobs.get("image-push"), "username_password"),
-            pushgateway=_credential_id(jobs.get("metrics-push"), "username_password"),
-            kubeconfig=next((c for job in deploys if (c := _credential_id(job, "file"))), None),
+            **{kind: _credential_id(pipeline, kind) for kind in CREDENTIAL_VARIABLES}
         ),
         "promoteOnRegister": "register" in jobs and jobs["register"].promotes,
         "environments": [
@@ -180,9 +179,11 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
-def _credential_id(job: Job | None, kind: str) -> str | None:
-    credentials: tuple[Credential, ...] = job.credentials if job else ()
-    return next((c.id for c in credentials if c.kind == kind), None)
+def _credential_id(pipeline: Pipeline, kind: CredentialKind) -> str | None:
+    """The id of the ``kind`` credential (bound to its variables) in any job, or None."""
+    variables = CREDENTIAL_VARIABLES[kind]
+    found = (c.id for job in pipeline.jobs for c in job.credentials if c.variables == variables)
+    return next(found, None)
 
 
 def _present(**values: str | None) -> dict[str, str]:

@@ -32,16 +32,6 @@ TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
 SEGMENT = r"\.?[A-Za-z0-9_-][A-Za-z0-9._-]*"
 REPO_FILE = rf"^{SEGMENT}(/{SEGMENT})*$"
 
-STAGES = (
-    "train",
-    "evaluate",
-    "register",
-    "image-build",
-    "image-push",
-    "deploy",
-    "metrics-push",
-)
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -271,8 +261,12 @@ class EnvironmentSpec(_Model):
     replicas: Annotated[int, Field(ge=1, le=1000)] = 1
     health_path: Annotated[str, Field(pattern=HTTP_PATH)] = "/readyz"
     approval: bool = Field(False, description="Require a manual approval before deploying.")
-    approvers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]] = Field(
-        default_factory=list, description="Jenkins users/groups allowed to approve."
+    approvers: list[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}(/[A-Za-z0-9._-]{1,100}){0,20}$")]
+    ] = Field(
+        default_factory=list,
+        description="Who approves: Jenkins users/groups (any one); GitLab usernames or group "
+        "paths, each one approval (`lepton-ci gitlab protect`).",
     )
     tier: Literal["production", "staging", "testing", "development", "other"] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None
@@ -380,8 +374,10 @@ class AgentsSpec(_Model):
     metrics_push: AgentSpec | None = Field(None, alias="metrics-push")
 
     def for_stage(self, stage: str) -> AgentSpec:
+        """The agent of step kind ``stage``: its own entry, else ``default`` (also for a step
+        that has no key here)."""
         attr = "register_" if stage == "register" else stage.replace("-", "_")
-        specific: AgentSpec | None = getattr(self, attr)
+        specific: AgentSpec | None = getattr(self, attr, None)
         return specific or self.default
 
 

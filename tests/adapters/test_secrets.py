@@ -27,6 +27,8 @@ def world(jenkins: FakeJenkins, gitlab: FakeGitLab, repo: Path, monkeypatch):  #
     monkeypatch.setenv("CI_JOB_TOKEN", CANARIES["CI_JOB_TOKEN"])
     monkeypatch.setenv("CI_PROJECT_ID", "42")
     monkeypatch.setenv("CI_MERGE_REQUEST_IID", "7")
+    with (repo / "lepton.yaml").open("a") as spec:  # an environment for `gitlab protect`
+        spec.write("    - {name: production, approval: true, approvers: [alice, ml/leads]}\n")
     (repo / "Jenkinsfile").write_text("pipeline { agent any }\n")
     (repo / ".gitlab-ci.yml").write_text("t:\n  script: [x]\n")
     metrics = repo / ".lepton/run/evaluate/metrics.json"
@@ -53,6 +55,8 @@ COMMANDS = [
     ("gitlab", "lint"),
     ("gitlab", "trigger", "--ref", "main", "--poll-interval", "0"),
     ("gitlab", "schedule"),
+    ("gitlab", "protect"),
+    ("gitlab", "protect", "--dry-run"),
     ("gitlab", "report"),
     ("gitlab", "report", "--mr", "404"),
 ]

@@ -17,7 +17,9 @@ import pytest
 from lepton_ci.deploy.core import DeployRolledBack, deploy
 from lepton_ci.deploy.docker_target import DockerRuntime
 from lepton_ci.netutil import free_port
-from tests.deploy.conftest import Project
+from lepton_ci.registry import open_registry
+from lepton_ci.spec.loader import parse_spec
+from tests.deploy.conftest import SPEC, Project
 from tests.deploy.docker_images import PushedImage, build_and_push
 from tests.deploy.load import Load, serving
 
@@ -166,3 +168,40 @@ def test_deploying_the_live_digest_is_a_no_op(
     assert {c.id for c in containers(docker_client)} == before
     assert len(project.registry.deployments("deploy-test", "prod")) == 1
     assert Path(project.run_dir / "deploy/prod.env").is_file()
+
+
+def test_another_checkout_of_the_same_model_is_never_touched(
+    project: Project,
+    images: dict[str, PushedImage],
+    docker_client: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Same model and environment names on another port (a second checkout, another agent's
+    workspace): a failed deploy there leaves this one's front and versions as they were."""
+    mine = release(project, images["v1"])
+    url = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root).url
+    root = tmp_path_factory.mktemp("other-checkout")
+    port = free_port()
+    text = SPEC.format(
+        port=port, envs=f"    - name: prod\n      target: docker\n      port: {port}\n"
+    )
+    (root / "lepton.yaml").write_text(text)
+    spec = parse_spec(text, root / "lepton.yaml")
+    other = Project(root, spec, open_registry(spec, root))
+    try:
+        release(other, images["v2"])
+        theirs = deploy(other.spec, "prod", run_dir=other.run_dir, root=other.root).url
+        release(other, images["never-ready"])
+        with Load(url) as load, pytest.raises(DeployRolledBack):
+            deploy(other.spec, "prod", run_dir=other.run_dir, root=other.root, ready_timeout=8)
+        assert serving(url) == mine and load.failures == []
+        assert serving(theirs) == 1  # the other checkout's own v1 (images["v2"]) still serves
+        ports = {str(project.spec.deploy.environments[0].port), str(port)}
+        fronts = [
+            c.labels.get("ci.lepton.front-port")
+            for c in containers(docker_client)
+            if c.labels["ci.lepton.role"] == "front" and c.status == "running"
+        ]
+        assert ports <= set(fronts)
+    finally:
+        DockerRuntime("deploy-test", "prod", "127.0.0.1", port, client=docker_client).shutdown()

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from lepton_ci.netutil import free_port
+from tests.e2e.servers import mlflow_server, package_index  # noqa: F401
 from tests.metrics.conftest import pushgateway  # noqa: F401
 from tests.services import (  # noqa: F401
     base_image,

@@ -25,6 +25,11 @@ FULL_PATH = {
 SCENARIOS = {
     "default branch": ({}, FULL_PATH),
     "schedule": ({"CI_PIPELINE_SOURCE": "schedule"}, FULL_PATH),
+    # a schedule set on another branch runs what a push there runs: never register or deploy
+    "schedule on a feature branch": (
+        {"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "feature/better-cnn"},
+        TRAIN_PATH,
+    ),
     "feature branch": ({"CI_COMMIT_BRANCH": "feature/better-cnn"}, TRAIN_PATH),
     "merge request": (
         {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_BRANCH": ""},

@@ -10,8 +10,9 @@ import yaml
 from lepton_ci.pipeline.model import shell_line
 from lepton_ci.render.gitlab import RETRY_WHEN, render_gitlab_ci
 from lepton_ci.render.outputs import RenderOptions
+from lepton_ci.spec.loader import parse_spec
 from tests.gitlab.conftest import SPECS, VARIANTS, Render
-from tests.gitlab.extract import gitlab_commands, resolve
+from tests.gitlab.extract import gitlab_commands, jobs_in_order, resolve
 
 
 @pytest.mark.parametrize("case", sorted(SPECS))
@@ -86,13 +87,23 @@ def test_rules_follow_the_model(render: Render) -> None:
     assert "$LEPTON_IMAGE_PUSH_DISABLED" + on in doc["deploy-prod"]["rules"][0]["if"]
     ifs = [r["if"] for r in train]
     assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in ifs and "$CI_COMMIT_BRANCH" in ifs
-    # register & later: schedule and the default branch only, never merge requests
+    # register & later: the default branch only, never merge requests, and only scheduled
+    # pipelines of the default branch (a schedule on another branch must never register or
+    # deploy; there train and evaluate run as for a push)
+    scheduled = '$CI_PIPELINE_SOURCE == "schedule" && $CI_COMMIT_BRANCH == "trunk"'
     assert [r["if"] for r in register[1:]] == [
-        '$CI_PIPELINE_SOURCE == "schedule"',
+        scheduled,
         '$CI_COMMIT_BRANCH == "trunk"',
         "$CI_COMMIT_TAG =~ /^v.*$/",
     ]
+    assert '$CI_PIPELINE_SOURCE == "schedule"' in ifs
     assert {r.get("when") for r in doc["metrics-push"]["rules"][1:]} == {"always"}
+    # metrics carry the registered version: metrics-push waits for register where it runs
+    assert doc["metrics-push"]["needs"][-1] == {
+        "job": "register",
+        "artifacts": True,
+        "optional": True,
+    }
     assert doc["default"]["retry"]["max"] == 0
 
 
@@ -196,3 +207,28 @@ def test_pip_caches_are_keyed_by_the_install_and_the_users_requirement_files(
         assert doc["image-push"]["cache"]["policy"] == "pull"
         variables = doc[".lepton-base" if style == "standalone" else "register"]["variables"]
         assert variables["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.lepton/pip-cache"
+
+
+@pytest.mark.parametrize("case", sorted(SPECS))
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_approval_jobs_deploy_to_the_environments_gitlab_protect_protects(
+    render: Render, library_root: Path, case: str, style: str, include: str
+) -> None:
+    """`gitlab protect` protects each `approval: true` environment by name; the job deploying
+    there must name that environment (GitLab blocks jobs by `environment:name`) and stay manual:
+    GitLab's own waiting-for-approval state is a manual job whose deployment is blocked, run by
+    hand once approved (gitlab ee/app/models/concerns/ee/ci/deployable.rb,
+    doc/ci/environments/deployment_approvals.md), and without Premium it is the only gate."""
+    out = render(SPECS[case], style, include)
+    config = resolve(out.text, library_root=library_root)
+    spec = parse_spec(SPECS[case], "lepton.yaml")
+    approval = {env.name for env in spec.deploy.environments if env.approval}
+    manual: set[str] = set()
+    for _, job in jobs_in_order(config):
+        env = (job.get("environment") or {}).get("name")
+        whens = {r.get("when") for r in job.get("rules") or []} - {"never"}
+        if whens == {"manual"}:
+            manual.add(env)
+        if env in approval:
+            assert whens == {"manual"} and job.get("allow_failure") is False, job
+    assert manual == approval

@@ -43,3 +43,23 @@ def test_a_job_is_disabled_by_its_own_switch_and_those_of_all_it_needs(case: Cas
         assert set(job.disabled_by) == upstream(job.name)
         rest = list(job.disabled_by[1:])
         assert rest == sorted(rest, key=order.index)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_schedule_on_another_branch_never_registers_or_deploys(case: Case) -> None:
+    pipeline = case.pipeline
+    main, other = pipeline.default_branch, "feature/nightly"
+    on_main = [j.name for j in pipeline.jobs if j.rule.applies("schedule", main)]
+    on_other = [j.name for j in pipeline.jobs if j.rule.applies("schedule", other)]
+    pushed_other = [j.name for j in pipeline.jobs if j.rule.applies("push", other)]
+    assert on_main == list(pipeline.stages)
+    assert on_other == pushed_other  # what a push to that branch runs
+    assert not {"register", "image-push"} & set(on_other)
+    assert not any(name.startswith("deploy-") for name in on_other)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_metrics_carry_the_registered_version_where_register_runs(case: Case) -> None:
+    metrics = case.pipeline.job("metrics-push")
+    assert metrics.after == ("register",)
+    assert "LEPTON_REGISTER_DISABLED" not in metrics.disabled_by  # an `after` is no `needs`

@@ -121,3 +121,26 @@ def test_library_defaults_and_layout_match_the_python_contract(groovy_runtime: N
         str(LAYOUT.junit), str(LAYOUT.register_dir), str(LAYOUT.image_build_env),
         str(LAYOUT.image_env), str(LAYOUT.deploy_dir),
     ]  # fmt: skip
+
+
+def test_the_library_reads_the_lifecycle_from_the_step_table(groovy_runtime: None) -> None:
+    from lepton_ci.pipeline.steps import CREDENTIAL_VARIABLES, STEP_TABLE, disabled_by
+
+    echoed = run_library(
+        "import io.leptonci.*\n"
+        "for (s in LeptonSteps.STEPS) { echo(s + '|' + LeptonStages.NEEDS[s].join(',') + '|'"
+        " + LeptonStages.killSwitches(s).join(',') + '|' + LeptonStages.title(s, 'prod')) }\n"
+        "echo(LeptonCredentials.deploy('docker', 'r', 'k')[0].variables.join(','))\n"
+        "echo(LeptonCredentials.deploy('kubernetes', 'r', 'k')[0].variables.join(','))\n"
+        "echo(LeptonCredentials.deploy('local', 'r', 'k').size() as String)"
+    )
+    assert echoed == [
+        *(
+            f"{r.step}|{','.join(r.needs)}|{','.join(disabled_by(r.step))}|"
+            + r.title.replace("{env}", "prod")
+            for r in STEP_TABLE
+        ),
+        ",".join(CREDENTIAL_VARIABLES["registry"]),
+        ",".join(CREDENTIAL_VARIABLES["kubeconfig"]),
+        "0",
+    ]

@@ -1,5 +1,6 @@
 """GitLab's REST API v4 as documented: token headers, JSON errors ``{"message": ...}``,
-offset pagination (``X-Next-Page``, ``Link``), CI lint, pipelines, schedules, MR notes."""
+offset pagination (``X-Next-Page``, ``Link``), CI lint, pipelines, schedules, MR notes, users and
+groups lookups, protected environments with approval rules."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ class FakeGitLab(FakeServer):
         self.notes: dict[int, list[dict[str, Any]]] = {7: []}  # MR iid -> notes
         self.plan = PipelinePlan()
         self.read_only = False  # the token has read_api only
+        self.users = {"alice": 7, "bob": 8}  # username -> id (project members)
+        self.groups = {"ml/leads": 134, "ml-ops": 135}  # full path -> id (project shared)
+        self.protected: dict[str, dict[str, Any]] = {}  # environment name -> as the API shows it
+        # "premium"; "free": EE without a licence (403); "ce": Community Edition, no such API (404)
+        self.tier = "premium"
 
     def handle(self, request: Request) -> Reply:
         if not request.path.startswith("/api/v4/"):
@@ -45,6 +51,13 @@ class FakeGitLab(FakeServer):
         if not authenticated and not request.path.endswith("/trigger/pipeline"):
             return Reply(401, {"message": "401 Unauthorized"})
         parts = request.path[len("/api/v4/") :].split("/")
+        if parts == ["users"] and request.method == "GET":
+            return self._users(request)
+        if parts[0] == "groups" and len(parts) == 2 and request.method == "GET":
+            path = unquote(parts[1])
+            if path not in self.groups:
+                return Reply(404, {"message": "404 Group Not Found"})
+            return Reply(200, {"id": self.groups[path], "full_path": path})
         if parts[0] != "projects" or len(parts) < 2:
             return Reply(404, {"message": "404 Not Found"})
         if unquote(parts[1]) not in ("42", "ml/digits"):
@@ -102,6 +115,8 @@ class FakeGitLab(FakeServer):
             schedule = self.schedules[int(rest[1])]
             schedule.update(request.json())
             return Reply(200, schedule)
+        if rest[:1] == ["protected_environments"]:
+            return self._protected_environments(request, rest[1:])
         if rest[:1] == ["merge_requests"] and len(rest) >= 3 and rest[2] == "notes":
             iid = int(rest[1])
             if iid not in self.notes:
@@ -125,6 +140,102 @@ class FakeGitLab(FakeServer):
                         return Reply(200, note)
                 return Reply(404, {"message": "404 Note Not Found"})
         return Reply(404, {"message": "404 Not Found"})
+
+    def _users(self, request: Request) -> Reply:
+        """GET /users?username=NAME: a list, empty when nobody has that (case-insensitive) name."""
+        name = request.query.get("username", [""])[0].lower()
+        found = [
+            {"id": uid, "username": username, "state": "active"}
+            for username, uid in self.users.items()
+            if username.lower() == name
+        ]
+        return self._page(request, found)
+
+    # Protected environments, as doc/api/protected_environments.md (gitlabhq) describes them:
+    # POST needs `name` and `deploy_access_levels`; each entry of those and of `approval_rules` is
+    # one of {user_id}, {group_id}, {access_level}; PUT entries with an `id` update that record,
+    # with `_destroy: true` delete it, without an `id` create one. Premium tier only.
+    def _protected_environments(self, request: Request, rest: list[str]) -> Reply:
+        if self.tier == "ce":
+            return Reply(404, {"message": "404 Not Found"})
+        if self.tier == "free":
+            return Reply(403, {"message": "403 Forbidden"})
+        method = request.method
+        if rest == [] and method == "GET":
+            return self._page(request, list(self.protected.values()))
+        if rest == [] and method == "POST":
+            body = request.json()
+            if not body.get("name") or not body.get("deploy_access_levels"):
+                return Reply(400, {"error": "name, deploy_access_levels are missing"})
+            if body["name"] in self.protected:
+                return Reply(409, {"message": "Name has already been taken"})
+            env = {
+                "name": body["name"],
+                "deploy_access_levels": [],
+                "required_approval_count": 0,
+                "approval_rules": [],
+            }
+            for kind in ("deploy_access_levels", "approval_rules"):
+                for entry in body.get(kind) or []:
+                    error = self._apply(env[kind], entry, rule=kind == "approval_rules")
+                    if error:
+                        return error
+            self.protected[body["name"]] = env
+            return Reply(201, env)
+        if len(rest) == 1:
+            env = self.protected.get(unquote(rest[0]))
+            if env is None:
+                return Reply(404, {"message": "404 Not found"})
+            if method == "GET":
+                return Reply(200, env)
+            if method == "PUT":
+                body = request.json()
+                for kind in ("deploy_access_levels", "approval_rules"):
+                    for entry in body.get(kind) or []:
+                        error = self._apply(env[kind], entry, rule=kind == "approval_rules")
+                        if error:
+                            return error
+                return Reply(200, env)
+        return Reply(404, {"message": "404 Not Found"})
+
+    def _apply(
+        self, records: list[dict[str, Any]], entry: dict[str, Any], *, rule: bool
+    ) -> Reply | None:
+        if "id" in entry:
+            match = [r for r in records if r["id"] == entry["id"]]
+            if not match:
+                return Reply(404, {"message": "404 Not found"})
+            if entry.get("_destroy"):
+                records.remove(match[0])
+            else:
+                match[0].update({k: v for k, v in entry.items() if k != "id"})
+            return None
+        principals = [k for k in ("user_id", "group_id", "access_level") if entry.get(k)]
+        if len(principals) != 1:
+            return Reply(400, {"message": "Give exactly one of user_id, group_id, access_level"})
+        if entry.get("user_id") and entry["user_id"] not in self.users.values():
+            return Reply(400, {"message": "User must be a member of the project"})
+        record = {
+            "id": next(self.ids),
+            "user_id": entry.get("user_id"),
+            "group_id": entry.get("group_id"),
+            "access_level": entry.get("access_level"),
+            "access_level_description": self._describe(entry),
+            "group_inheritance_type": entry.get("group_inheritance_type", 0),
+        }
+        if rule:  # approval rules need 1 approval unless told otherwise
+            record["required_approvals"] = int(entry.get("required_approvals", 1))
+        records.append(record)
+        return None
+
+    def _describe(self, entry: dict[str, Any]) -> str:
+        if entry.get("user_id"):
+            return next(n for n, uid in self.users.items() if uid == entry["user_id"])
+        if entry.get("group_id"):
+            return next((p for p, gid in self.groups.items() if gid == entry["group_id"]), "?")
+        return {30: "Developers + Maintainers", 40: "Maintainers", 60: "Admins"}.get(
+            int(entry["access_level"]), "?"
+        )
 
     def _lint(self, body: dict[str, Any]) -> Reply:
         errors: list[str] = []

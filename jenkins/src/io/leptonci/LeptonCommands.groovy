@@ -4,11 +4,12 @@ import com.cloudbees.groovy.cps.NonCPS
 
 /**
  * The argv of every lepton-ci step, built exactly as lepton-ci's pipeline model builds them
- * (lepton_ci/pipeline/build.py); the test suite checks that both agree.
+ * from the step table (lepton_ci/pipeline/steps.py, generated into LeptonSteps.WORDS); the test
+ * suite checks that both agree.
  */
 class LeptonCommands implements Serializable {
 
-    static final String DEFAULT_SPEC = 'lepton.yaml'
+    static final String DEFAULT_SPEC = LeptonSteps.DEFAULT_SPEC
     private static final long serialVersionUID = 1L
 
     /**
@@ -44,44 +45,53 @@ class LeptonCommands implements Serializable {
         return ['lepton-ci'] + words + specArgs
     }
 
+    /** The argv of `step` (LeptonSteps.WORDS), its `{junit}`/`{env}` words filled from `values`. */
+    @NonCPS
+    static List<String> step(String step, String spec, Map<String, String> values = [:]) {
+        List<String> words = LeptonSteps.WORDS[step].collect { String word ->
+            word.startsWith('{') && word.endsWith('}') ? values[word[1..-2]] : word
+        }
+        return lepton(spec, words)
+    }
+
     @NonCPS
     static List<List<String>> train(String spec) {
-        return [lepton(spec, ['train'])]
+        return [step('train', spec)]
     }
 
     @NonCPS
     static List<List<String>> evaluate(String spec, String junit) {
-        return [lepton(spec, ['evaluate', '--junit', junit])]
+        return [step('evaluate', spec, [junit: junit])]
     }
 
     @NonCPS
     static List<List<String>> register(String spec, boolean promote) {
-        return [lepton(spec, ['models', 'register'])] + (promote ? [promoteChampion(spec)] : [])
+        return [step('register', spec)] + (promote ? [promoteChampion(spec)] : [])
     }
 
     @NonCPS
     static List<List<String>> imageBuild(String spec) {
-        return [lepton(spec, ['image', 'build'])]
+        return [step('image-build', spec)]
     }
 
     @NonCPS
     static List<List<String>> imagePush(String spec) {
-        return [lepton(spec, ['image', 'push'])]
+        return [step('image-push', spec)]
     }
 
     @NonCPS
     static List<List<String>> deploy(String spec, String env, boolean promote) {
-        return [lepton(spec, ['deploy', '--env', env])] + (promote ? [promoteChampion(spec)] : [])
+        return [step('deploy', spec, [env: env])] + (promote ? [promoteChampion(spec)] : [])
     }
 
     @NonCPS
     static List<List<String>> metricsPush(String spec) {
-        return [lepton(spec, ['metrics', 'push'])]
+        return [step('metrics-push', spec)]
     }
 
     @NonCPS
     static List<String> promoteChampion(String spec) {
-        return lepton(spec, ['models', 'promote', '--to', 'champion'])
+        return lepton(spec, LeptonSteps.PROMOTE_WORDS)
     }
 
 }

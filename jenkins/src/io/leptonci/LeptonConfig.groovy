@@ -12,7 +12,7 @@ class LeptonConfig implements Serializable {
 
     /** Keys every step var accepts (how lepton-ci gets onto the agent, which spec it reads). */
     static final Map<String, Object> COMMON = [
-        spec: 'lepton.yaml',     // spec path; `--spec PATH` is added when it is not lepton.yaml
+        spec: LeptonSteps.DEFAULT_SPEC, // spec path; `--spec PATH` is added when it is not lepton.yaml
         install: true,           // install lepton-ci into `venv` first (false: it is on PATH)
         requirement: null,       // pip requirement to install, e.g. 'lepton-ci[train]==0.1.0'
         indexUrl: null,          // extra package index to install lepton-ci from
@@ -51,7 +51,7 @@ class LeptonConfig implements Serializable {
         ],
         leptonPipeline: [
             defaultBranch: 'main',        // branch that registers, builds and deploys
-            releaseTags: 'v*',            // glob of git tags whose builds run the whole path (null: none)
+            releaseTags: LeptonSteps.RELEASE_TAGS_DEFAULT, // glob of git tags whose builds run the whole path (null: none)
             cron: null,                   // retraining schedule (5-field cron), default branch only
             timezone: 'UTC',              // time zone of `cron`
             timeoutMinutes: 120,          // whole build
@@ -68,10 +68,9 @@ class LeptonConfig implements Serializable {
     ].asImmutable()
 
     /** Most reruns after a lost agent (lepton.yaml's ci.retry allows 0..2). */
-    static final int MAX_RETRY = 2
+    static final int MAX_RETRY = LeptonSteps.MAX_RETRY
     static final Map<String, List<String>> REQUIRED = [leptonDeploy: ['env']].asImmutable()
-    static final List<String> STAGES = ['default', 'train', 'evaluate', 'register', 'image-build',
-        'image-push', 'deploy', 'metrics-push'].asImmutable()
+    static final List<String> STAGES = (['default'] + LeptonSteps.STEPS).asImmutable()
     static final List<String> AGENT_KEYS = ['label', 'image'].asImmutable()
     static final List<String> CREDENTIAL_KEYS = ['registry', 'kubeconfig', 'pushgateway'].asImmutable()
     static final List<String> ENVIRONMENT_KEYS = ['name', 'target', 'approval', 'approvers', 'promote']

@@ -12,28 +12,29 @@ class LeptonCredentials implements Serializable {
 
     @NonCPS
     static List<Map> registry(String id) {
-        return id ? [[kind: 'username_password', id: id,
-                      variables: ['LEPTON_REGISTRY_USER', 'LEPTON_REGISTRY_PASSWORD']]] : []
+        return id ? [[kind: 'username_password', id: id, variables: LeptonSteps.CREDENTIAL_VARIABLES.registry]] : []
     }
 
     @NonCPS
     static List<Map> pushgateway(String id) {
         return id ? [[kind: 'username_password', id: id,
-                      variables: ['LEPTON_PUSHGATEWAY_USER', 'LEPTON_PUSHGATEWAY_PASSWORD']]] : []
+                      variables: LeptonSteps.CREDENTIAL_VARIABLES.pushgateway]] : []
     }
 
     @NonCPS
     static List<Map> kubeconfig(String id) {
-        return id ? [[kind: 'file', id: id, variables: ['KUBECONFIG']]] : []
+        return id ? [[kind: 'file', id: id, variables: LeptonSteps.CREDENTIAL_VARIABLES.kubeconfig]] : []
     }
 
-    /** A deploy binds the kubeconfig (kubernetes) or the registry login (docker); local needs none. */
+    /** A deploy binds the kubeconfig (kubernetes) or the registry login (docker); local needs none
+     *  (LeptonSteps.TARGET_CREDENTIALS). */
     @NonCPS
     static List<Map> deploy(String target, String registryId, String kubeconfigId) {
-        if (target == 'kubernetes') {
+        String kind = LeptonSteps.TARGET_CREDENTIALS[target]
+        if (kind == 'kubeconfig') {
             return kubeconfig(kubeconfigId)
         }
-        return target == 'docker' ? registry(registryId) : []
+        return kind == 'registry' ? registry(registryId) : []
     }
 
 }

@@ -3,56 +3,30 @@ package io.leptonci
 import com.cloudbees.groovy.cps.NonCPS
 
 /**
- * What each stage hands on and needs (lepton_ci/pipeline/build.py: Job.artifacts, Job.needs).
+ * What each stage hands on and needs (lepton_ci/pipeline/steps.py, generated into LeptonSteps).
  * Agents differ per stage, so artifacts travel as stashes named `lepton-<job>`.
  */
 class LeptonStages implements Serializable {
 
     static final String STASH_PREFIX = 'lepton-'
     /** What a release-tag glob may hold (lepton_ci/spec/model.py: TAG_GLOB). */
-    static final String TAG_GLOB = /[A-Za-z0-9._*-]{1,100}/
+    static final String TAG_GLOB = LeptonSteps.TAG_GLOB
     private static final long serialVersionUID = 1L
 
-    /** Layout keys (layout.properties) each job kind hands on. */
-    static final Map<String, List<String>> ARTIFACTS = [
-        train: ['train'],
-        evaluate: ['evaluate'],
-        register: ['register'],
-        'image-build': ['imageBuildEnv'],
-        'image-push': ['imageEnv'],
-        deploy: ['deploy'],
-        'metrics-push': [],
-    ].asImmutable()
+    /** Layout keys (layout.properties) each job kind hands on (generated: LeptonSteps). */
+    static final Map<String, List<String>> ARTIFACTS = LeptonSteps.ARTIFACTS
 
     /** Jobs whose artifacts each job kind needs; a deploy also needs the previous deploy. */
-    static final Map<String, List<String>> NEEDS = [
-        train: [],
-        evaluate: ['train'],
-        register: ['train', 'evaluate'],
-        'image-build': ['train', 'register'],
-        'image-push': ['register', 'image-build'],
-        deploy: ['register', 'image-push'],
-        'metrics-push': ['train', 'evaluate'],
-    ].asImmutable()
+    static final Map<String, List<String>> NEEDS = LeptonSteps.NEEDS
 
     /** Values that turn a kill switch on, in any case (lepton_ci/pipeline/model.py: SWITCH_ON_VALUES). */
-    static final List<String> SWITCH_ON_VALUES = ['true', '1', 'yes'].asImmutable()
+    static final List<String> SWITCH_ON_VALUES = LeptonSteps.SWITCH_ON_VALUES
 
     /** Kill switches that skip a stage of kind `step`: its own, then those of every job it needs
      * (lepton_ci/pipeline/model.py: Job.disabled_by). */
     @NonCPS
     static List<String> killSwitches(String step) {
-        List<String> out = []
-        List<String> todo = [step]
-        while (todo) {
-            String next = todo.remove(0)
-            String name = 'LEPTON_' + next.toUpperCase().replace('-', '_') + '_DISABLED'
-            if (!out.contains(name)) {
-                out << name
-                todo.addAll(NEEDS[next])
-            }
-        }
-        return out
+        return LeptonSteps.DISABLED_BY[step]
     }
 
     /** Whether any kill switch of `step` is on; `env` is the build's env (values are strings). */
@@ -61,6 +35,12 @@ class LeptonStages implements Serializable {
         return killSwitches(step).any { String name ->
             SWITCH_ON_VALUES.contains(((env[name] ?: '') as String).toLowerCase())
         }
+    }
+
+    /** The stage title of a job of kind `step` (LeptonSteps.TITLES); `env`: its environment. */
+    @NonCPS
+    static String title(String step, String env) {
+        return LeptonSteps.TITLES[step].replace('{env}', env ?: '').trim()
     }
 
     @NonCPS

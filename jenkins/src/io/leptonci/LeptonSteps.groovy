@@ -1,0 +1,142 @@
+package io.leptonci
+
+/**
+ * The lifecycle's constants: generated from lepton-ci's step table
+ * (lepton_ci/pipeline/steps.py) by `python -m lepton_ci.pipeline.codegen`. Do not edit:
+ * change the table and regenerate; a test keeps this file in sync.
+ */
+class LeptonSteps implements Serializable {
+
+    /** Step kinds in pipeline order. */
+    static final List<String> STEPS = [
+        'train',
+        'evaluate',
+        'register',
+        'image-build',
+        'image-push',
+        'deploy',
+        'metrics-push',
+    ].asImmutable()
+
+    /** Stage title of each step kind; {env}: the environment's name. */
+    static final Map<String, String> TITLES = [
+        train: 'Train',
+        evaluate: 'Evaluate',
+        register: 'Register model',
+        'image-build': 'Build image',
+        'image-push': 'Push image',
+        deploy: 'Deploy {env}',
+        'metrics-push': 'Push metrics',
+    ].asImmutable()
+
+    /** Argv after `lepton-ci` ({junit}: the JUnit path, {env}: the environment). */
+    static final Map<String, List<String>> WORDS = [
+        train: ['train'],
+        evaluate: ['evaluate', '--junit', '{junit}'],
+        register: ['models', 'register'],
+        'image-build': ['image', 'build'],
+        'image-push': ['image', 'push'],
+        deploy: ['deploy', '--env', '{env}'],
+        'metrics-push': ['metrics', 'push'],
+    ].asImmutable()
+
+    /** Jobs whose artifacts each step kind needs; a deploy also needs the previous deploy. */
+    static final Map<String, List<String>> NEEDS = [
+        train: [],
+        evaluate: ['train'],
+        register: ['train', 'evaluate'],
+        'image-build': ['train', 'register'],
+        'image-push': ['register', 'image-build'],
+        deploy: ['register', 'image-push'],
+        'metrics-push': ['train', 'evaluate'],
+    ].asImmutable()
+
+    /** Layout keys (layout.properties) each step kind hands on. */
+    static final Map<String, List<String>> ARTIFACTS = [
+        train: ['train'],
+        evaluate: ['evaluate'],
+        register: ['register'],
+        'image-build': ['imageBuildEnv'],
+        'image-push': ['imageEnv'],
+        deploy: ['deploy'],
+        'metrics-push': [],
+    ].asImmutable()
+
+    /** The variable that skips each step kind when true, 1 or yes. */
+    static final Map<String, String> KILL_SWITCHES = [
+        train: 'LEPTON_TRAIN_DISABLED',
+        evaluate: 'LEPTON_EVALUATE_DISABLED',
+        register: 'LEPTON_REGISTER_DISABLED',
+        'image-build': 'LEPTON_IMAGE_BUILD_DISABLED',
+        'image-push': 'LEPTON_IMAGE_PUSH_DISABLED',
+        deploy: 'LEPTON_DEPLOY_DISABLED',
+        'metrics-push': 'LEPTON_METRICS_PUSH_DISABLED',
+    ].asImmutable()
+
+    /** Kill switches that skip a step kind: its own, then those of every step it needs. */
+    static final Map<String, List<String>> DISABLED_BY = [
+        train: ['LEPTON_TRAIN_DISABLED'],
+        evaluate: ['LEPTON_EVALUATE_DISABLED', 'LEPTON_TRAIN_DISABLED'],
+        register: ['LEPTON_REGISTER_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
+        'image-build': [
+            'LEPTON_IMAGE_BUILD_DISABLED',
+            'LEPTON_TRAIN_DISABLED',
+            'LEPTON_EVALUATE_DISABLED',
+            'LEPTON_REGISTER_DISABLED',
+        ],
+        'image-push': [
+            'LEPTON_IMAGE_PUSH_DISABLED',
+            'LEPTON_TRAIN_DISABLED',
+            'LEPTON_EVALUATE_DISABLED',
+            'LEPTON_REGISTER_DISABLED',
+            'LEPTON_IMAGE_BUILD_DISABLED',
+        ],
+        deploy: [
+            'LEPTON_DEPLOY_DISABLED',
+            'LEPTON_TRAIN_DISABLED',
+            'LEPTON_EVALUATE_DISABLED',
+            'LEPTON_REGISTER_DISABLED',
+            'LEPTON_IMAGE_BUILD_DISABLED',
+            'LEPTON_IMAGE_PUSH_DISABLED',
+        ],
+        'metrics-push': ['LEPTON_METRICS_PUSH_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
+    ].asImmutable()
+
+    /** Variables each credential is bound to: user and password, or the file's path. */
+    static final Map<String, List<String>> CREDENTIAL_VARIABLES = [
+        registry: ['LEPTON_REGISTRY_USER', 'LEPTON_REGISTRY_PASSWORD'],
+        pushgateway: ['LEPTON_PUSHGATEWAY_USER', 'LEPTON_PUSHGATEWAY_PASSWORD'],
+        kubeconfig: ['KUBECONFIG'],
+    ].asImmutable()
+
+    /** The credential a deploy binds, by target (null: none). */
+    static final Map<String, String> TARGET_CREDENTIALS = [
+        local: null,
+        docker: 'registry',
+        kubernetes: 'kubeconfig',
+    ].asImmutable()
+
+    /** Deploy targets that need no image (the model runs from the run directory). */
+    static final List<String> IMAGELESS_TARGETS = ['local'].asImmutable()
+
+    /** Argv after `lepton-ci` that promotes the shipped version. */
+    static final List<String> PROMOTE_WORDS = ['models', 'promote', '--to', 'champion'].asImmutable()
+
+    /** Values that turn a kill switch on, in any case. */
+    static final List<String> SWITCH_ON_VALUES = ['true', '1', 'yes'].asImmutable()
+
+    /** Release-tag glob when none is given (project.release_tags). */
+    static final String RELEASE_TAGS_DEFAULT = 'v*'
+
+    /** What a release-tag glob may hold, as a whole-string regex (TAG_GLOB). */
+    static final String TAG_GLOB = '[A-Za-z0-9._*-]{1,100}'
+
+    /** The spec file `--spec PATH` is left out for. */
+    static final String DEFAULT_SPEC = 'lepton.yaml'
+
+    /** Most reruns after a lost agent (ci.retry). */
+    static final int MAX_RETRY = 2
+
+    private static final long serialVersionUID = 1L
+
+}
