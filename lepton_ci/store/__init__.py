@@ -1,10 +1,12 @@
 """The artifact store: a version's model files, content-addressed (one blob per sha256).
 
-Blobs are keyed by the sha256 of their bytes, so the same bytes are stored once across all
-versions and models. Two backends implement :class:`ArtifactStore`: a local directory (the
-default, ``artifacts/`` beside the SQLite registry) and S3 or an S3-compatible server
-(``s3://BUCKET/PREFIX``, :mod:`lepton_ci.store.s3`, needs ``lepton-ci[s3]``). Both stream: a
-blob is hashed while it is copied in chunks, never held whole in memory.
+Files are cut into fixed-size chunks (:mod:`lepton_ci.store.versions`) and each chunk is a blob
+keyed by the sha256 of its bytes, so the same bytes are stored once across all versions and
+models — also inside one file: a retrained model whose weights differ in one layer shares every
+other chunk with its predecessor. Two backends implement :class:`ArtifactStore`: a local
+directory (the default, ``artifacts/`` beside the SQLite registry) and S3 or an S3-compatible
+server (``s3://BUCKET/PREFIX``, :mod:`lepton_ci.store.s3`, needs ``lepton-ci[s3]``). Nothing
+holds more than one chunk in memory, whatever the size of the model.
 
 ``open_store(spec, root, registry_location)`` opens the store the spec configures
 (``registry.artifacts``; env ``LEPTON_ARTIFACTS`` overrides it).
@@ -13,13 +15,11 @@ blob is hashed while it is copied in chunks, never held whole in memory.
 from __future__ import annotations
 
 import abc
-import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from lepton_ci.errors import ExitCode, LeptonError
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from lepton_ci.spec.model import Spec
 
 ENV_OVERRIDE = "LEPTON_ARTIFACTS"
-CHUNK = 1 << 20
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -58,31 +57,13 @@ def blob_key(digest: str) -> str:
     return f"blobs/sha256/{digest}"
 
 
-def copy_hashing(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` in chunks; return the sha256 hex and size of what passed."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := source.read(CHUNK):
-        digest.update(chunk)
-        target.write(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-@contextlib.contextmanager
-def new_file(target: Path) -> Iterator[BinaryIO]:
-    """Open the new file ``target`` for writing; it is removed again when the block fails."""
-    with Path(target).open("xb") as out:
-        try:
-            yield out
-        except BaseException:
-            out.close()
-            Path(target).unlink(missing_ok=True)
-            raise
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class ArtifactStore(abc.ABC):
-    """Blobs by sha256; open one with :func:`open_store`."""
+    """Blobs (at most a chunk of a file each, :data:`lepton_ci.store.versions.CHUNK_SIZE`) by
+    sha256; open one with :func:`open_store`."""
 
     #: where the store lives, for messages and the version's record (no credentials)
     location: str = ""
@@ -92,39 +73,38 @@ class ArtifactStore(abc.ABC):
         """The store holds a blob with this digest."""
 
     @abc.abstractmethod
-    def put(self, path: Path, digest: str) -> bool:
-        """Store the file ``path`` as blob ``digest``, hashing while copying; True when new,
-        False when the store held it already. Raises :class:`ChangedWhileStoring` (nothing
-        stored) when the bytes do not hash to ``digest``."""
+    def put(self, digest: str, data: bytes) -> bool:
+        """Store ``data`` (whose sha256 is ``digest``) unless the store holds it already; True
+        when it was new. A blob appears whole or not at all."""
 
     @abc.abstractmethod
-    def get(self, digest: str, size: int, target: Path) -> None:
-        """Write blob ``digest`` to the new file ``target``, hashing while copying. Raises
-        :class:`MissingBlob`, or :class:`TamperedBlob` when its bytes do not match ``digest``
-        or ``size`` (``target`` is then removed)."""
+    def read(self, digest: str) -> bytes:
+        """The bytes of blob ``digest``, or :class:`MissingBlob`."""
+
+    def get(self, digest: str) -> bytes:
+        """:meth:`read`, verified: :class:`TamperedBlob` when the bytes do not hash to
+        ``digest``."""
+        data = self.read(digest)
+        actual = sha256_hex(data)
+        if actual != digest:
+            raise TamperedBlob(
+                f"blob sha256:{digest} in the artifact store {self.location} does not match "
+                f"its digest (its bytes hash to {actual}): the store was altered or damaged",
+                hint="nothing was written; register the version again from its run directory "
+                "(`lepton-ci models register` stores missing blobs, a damaged one must be "
+                "deleted first), and find out who can write to the store",
+            )
+        return data
+
+    def missing(self, digest: str) -> MissingBlob:
+        return MissingBlob(
+            f"the artifact store {self.location} has no blob sha256:{digest}",
+            hint="the store is not the one the version was registered with "
+            "(registry.artifacts, LEPTON_ARTIFACTS), or the blob was deleted",
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
-
-    def tampered(self, digest: str, actual: str, size: int, expected: int) -> TamperedBlob:
-        what = f"sha256 {actual}" if actual != digest else f"{size} bytes, not {expected}"
-        return TamperedBlob(
-            f"blob sha256:{digest} in the artifact store {self.location} does not match its "
-            f"digest ({what}): the store was altered or damaged",
-            hint="nothing was written; re-register the version from its run directory "
-            "(`lepton-ci models register`) to store its files again, and find out who can "
-            "write to the store",
-        )
-
-
-def check_digest(store: ArtifactStore, digest: str, actual: str) -> None:
-    if actual != digest:
-        raise ChangedWhileStoring(
-            f"a file changed while it was stored in {store.location}: it hashed to {actual}, "
-            f"not the sha256 {digest} it had when it was verified",
-            hint="nothing was stored under that digest; do not write to the model directory "
-            "while `lepton-ci models register` runs",
-        )
 
 
 def store_location(spec: Spec, root: Path, registry_location: str | None = None) -> str:

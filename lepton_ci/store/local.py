@@ -1,8 +1,7 @@
 """The local artifact store: blobs as read-only files under ``<dir>/blobs/sha256/<hex>``.
 
-A blob is written to a temporary file beside its final name while it is hashed, and renamed
-into place only when its digest is right, so a reader never sees a partial blob and concurrent
-writers of the same bytes both succeed.
+A blob is written to a temporary file beside its final name and renamed into place, so a
+reader never sees a partial blob and concurrent writers of the same bytes both succeed.
 """
 
 from __future__ import annotations
@@ -11,15 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from lepton_ci.store import (
-    ArtifactStore,
-    MissingBlob,
-    StoreError,
-    blob_key,
-    check_digest,
-    copy_hashing,
-    new_file,
-)
+from lepton_ci.store import ArtifactStore, StoreError, blob_key
 
 
 class LocalStore(ArtifactStore):
@@ -33,9 +24,9 @@ class LocalStore(ArtifactStore):
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
-    def put(self, path: Path, digest: str) -> bool:
+    def put(self, digest: str, data: bytes) -> bool:
         target = self.path(digest)
-        if target.is_file() and target.stat().st_size == Path(path).stat().st_size:
+        if target.is_file():
             return False
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,11 +37,10 @@ class LocalStore(ArtifactStore):
                 hint="check the directory's permissions (registry.artifacts, LEPTON_ARTIFACTS)",
             ) from None
         try:
-            with Path(path).open("rb") as source, os.fdopen(fd, "wb") as out:
-                actual, _size = copy_hashing(source, out)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            check_digest(self, digest, actual)
             os.chmod(tmp, 0o444)
             os.replace(tmp, target)
         except BaseException:
@@ -58,17 +48,8 @@ class LocalStore(ArtifactStore):
             raise
         return True
 
-    def get(self, digest: str, size: int, target: Path) -> None:
-        blob = self.path(digest)
+    def read(self, digest: str) -> bytes:
         try:
-            source = blob.open("rb")
+            return self.path(digest).read_bytes()
         except FileNotFoundError:
-            raise MissingBlob(
-                f"the artifact store {self.root} has no blob sha256:{digest}",
-                hint="the store is not the one the version was registered with "
-                "(registry.artifacts, LEPTON_ARTIFACTS), or the blob was deleted",
-            ) from None
-        with source, new_file(target) as out:
-            actual, got = copy_hashing(source, out)
-            if actual != digest or got != size:
-                raise self.tampered(digest, actual, got, size)
+            raise self.missing(digest) from None

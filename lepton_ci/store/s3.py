@@ -7,62 +7,26 @@ endpoint come from boto3's standard configuration only — ``AWS_ACCESS_KEY_ID``
 never the spec or the command line. With an endpoint set (an S3-compatible server) requests use
 path-style addressing, which every such server serves.
 
-Transfers stream: uploads go through ``upload_fileobj`` (multipart past 8 MiB) from a reader
-that hashes what it hands on, downloads through ``download_fileobj`` into a writer that hashes
-what it receives; at most a few parts are in memory at a time.
+Blobs are chunks of at most :data:`lepton_ci.store.versions.CHUNK_SIZE` bytes, so each is one
+``PutObject`` (with its SHA-256 checksum, which S3 verifies before storing) and one
+``GetObject``; multipart uploads are never needed and one chunk is all a transfer holds.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from lepton_ci.errors import MissingDependency
-from lepton_ci.store import (
-    ArtifactStore,
-    MissingBlob,
-    StoreError,
-    blob_key,
-    check_digest,
-    new_file,
-)
+from lepton_ci.store import ArtifactStore, MissingBlob, StoreError, blob_key
 
-PART = 8 << 20
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
-
-
-class _HashingReader:
-    """A read-only, non-seekable view of a file that hashes every byte read (so s3transfer
-    streams it part by part, in order)."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
-        self.sha = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.sha.update(data)
-        return data
-
-
-class _HashingWriter:
-    """A write-only, non-seekable file (so s3transfer writes parts in order) that hashes."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        return self.handle.write(data)
 
 
 class S3Store(ArtifactStore):
@@ -78,7 +42,6 @@ class S3Store(ArtifactStore):
         self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         try:
             import boto3
-            from boto3.s3.transfer import TransferConfig
             from botocore.config import Config
         except ImportError:
             raise MissingDependency("boto3", "s3") from None
@@ -87,13 +50,6 @@ class S3Store(ArtifactStore):
         with self._errors("connect to"):
             self.client: Any = boto3.client("s3", config=config)
         self.endpoint = endpoint
-        self.transfer = TransferConfig(
-            multipart_threshold=PART,
-            multipart_chunksize=PART,
-            max_concurrency=4,
-            preferred_transfer_client="classic",
-        )
-        self.transfer.max_in_memory_upload_chunks = 4  # s3transfer: parts buffered at a time
 
     def key(self, digest: str) -> str:
         return f"{self.prefix}/{blob_key(digest)}" if self.prefix else blob_key(digest)
@@ -117,11 +73,7 @@ class S3Store(ArtifactStore):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             if digest is not None and code in NOT_FOUND:
-                raise MissingBlob(
-                    f"the artifact store {where} has no blob sha256:{digest}",
-                    hint="the store is not the one the version was registered with "
-                    "(registry.artifacts, LEPTON_ARTIFACTS), or the blob was deleted",
-                ) from None
+                raise self.missing(digest) from None
             hint = (
                 f"create the bucket first: aws s3 mb s3://{self.bucket}"
                 if code == "NoSuchBucket"
@@ -138,47 +90,34 @@ class S3Store(ArtifactStore):
                 hint="check AWS_ENDPOINT_URL_S3 / AWS_REGION and that the server is reachable",
             ) from None
 
-    def _size(self, digest: str) -> int | None:
-        from botocore.exceptions import ClientError
-
+    def has(self, digest: str) -> bool:
         try:
             with self._errors("read", digest):
-                head = self.client.head_object(Bucket=self.bucket, Key=self.key(digest))
+                self.client.head_object(Bucket=self.bucket, Key=self.key(digest))
         except MissingBlob:
-            return None
-        except ClientError:  # pragma: no cover - _errors translates every ClientError
-            return None
-        return int(head["ContentLength"])
-
-    def has(self, digest: str) -> bool:
-        return self._size(digest) is not None
-
-    def put(self, path: Path, digest: str) -> bool:
-        size = Path(path).stat().st_size
-        if self._size(digest) == size:
             return False
-        key = self.key(digest)
-        with Path(path).open("rb") as handle:
-            reader = _HashingReader(handle)
-            with self._errors("upload to"):
-                self.client.upload_fileobj(reader, self.bucket, key, Config=self.transfer)
-        actual = reader.sha.hexdigest()
-        if actual != digest:
-            with self._errors("clean up"):
-                self.client.delete_object(Bucket=self.bucket, Key=key)
-            check_digest(self, digest, actual)
         return True
 
-    def get(self, digest: str, size: int, target: Path) -> None:
-        with new_file(target) as out:
-            writer = _HashingWriter(out)
-            with self._errors("download from", digest):
-                self.client.download_fileobj(
-                    self.bucket, self.key(digest), writer, Config=self.transfer
-                )
-            actual = writer.sha.hexdigest()
-            if actual != digest or writer.size != size:
-                raise self.tampered(digest, actual, writer.size, size)
+    def put(self, digest: str, data: bytes) -> bool:
+        if self.has(digest):
+            return False
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with self._errors("upload to"):
+            # the server checks the bytes it received against their SHA-256 before storing
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key(digest),
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,
+            )
+        return True
+
+    def read(self, digest: str) -> bytes:
+        with self._errors("download from", digest):
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))
+            data: bytes = response["Body"].read()
+        return data
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,10 +1,10 @@
 """A version's model files in the artifact store: stored at register, pulled anywhere.
 
 ``store_model_dir`` puts every file of a verified model directory (``manifest.json`` included)
-into the store and returns the version's *file record*: ``{path: {"sha256", "size"}}`` plus
-where it went. The record is kept with the version as the registry file ``artifacts.json``
-(both backends keep a version's small files), so any machine that reaches the registry and the
-store can :func:`pull` the version: every blob is verified against the record while it is
+into the store, chunk by chunk, and returns the version's *file record*: ``{path: {"sha256",
+"size", "chunks": [sha256…]}}`` plus where it went. The record is kept with the version as
+the registry file ``artifacts.json`` (every backend keeps a version's small files), so any
+machine that reaches the registry and the store can :func:`pull` the version: every blob is verified against the record while it is
 copied, the whole directory against the registry's artifact digest, and only then renamed
 into place — a failed pull leaves nothing behind.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_ci.errors import LeptonError, StepError
 from lepton_ci.identity import identity_digest
-from lepton_ci.store import ArtifactStore, TamperedBlob
+from lepton_ci.store import ArtifactStore, ChangedWhileStoring, TamperedBlob, sha256_hex
 
 if TYPE_CHECKING:
     from lepton_ci.registry.base import ModelVersion, Registry
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 RECORD = "artifacts.json"  # the registry file holding a version's file record
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
+#: files are stored in chunks of this size (the last one shorter): a retrain that changes one
+#: layer of a serialized model rewrites the chunks that layer's bytes lie in, and shares the
+#: rest with the previous version (torch's zip archives keep each tensor at a fixed offset)
+CHUNK_SIZE = 4 << 20
 CACHE_DIR = ".lepton/models"
 
 
@@ -43,28 +47,50 @@ class Stored:
     total_bytes: int
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def put_file(store: ArtifactStore, path: Path) -> tuple[dict[str, Any], int]:
+    """Store ``path`` chunk by chunk; return its record entry (``sha256``, ``size``,
+    ``chunks``) and how many of its bytes were new to the store."""
+    whole = hashlib.sha256()
+    chunks: list[str] = []
+    size = new = 0
+    with Path(path).open("rb") as handle:
+        while data := handle.read(CHUNK_SIZE):
+            digest = sha256_hex(data)
+            if store.put(digest, data):
+                new += len(data)
+            whole.update(data)
+            chunks.append(digest)
+            size += len(data)
+    return {"sha256": whole.hexdigest(), "size": size, "chunks": chunks}, new
 
 
 def store_model_dir(store: ArtifactStore, model_dir: Path, manifest: dict[str, Any]) -> Stored:
     """Store the files of ``model_dir`` (already verified against ``manifest``) and the
     manifest itself; return the file record for the version."""
-    files: dict[str, dict[str, Any]] = {
-        rel: {"sha256": str(entry["sha256"]), "size": int(entry["size"])}
-        for rel, entry in sorted((manifest.get("files") or {}).items())
-    }
-    manifest_path = Path(model_dir) / MANIFEST
-    files[MANIFEST] = {"sha256": _sha256(manifest_path), "size": manifest_path.stat().st_size}
+    files: dict[str, dict[str, Any]] = {}
     new = 0
-    for rel, entry in files.items():
-        if store.put(Path(model_dir) / rel, entry["sha256"]):
-            new += entry["size"]
-    record = {"schema_version": SCHEMA_VERSION, "store": store.location, "files": files}
+    listed = manifest.get("files") or {}
+    for rel in [*sorted(listed), MANIFEST]:
+        entry, fresh = put_file(store, Path(model_dir) / rel)
+        expected = listed.get(rel)
+        if expected is not None and (entry["sha256"], entry["size"]) != (
+            expected["sha256"],
+            expected["size"],
+        ):
+            raise ChangedWhileStoring(
+                f"{Path(model_dir) / rel} changed while it was stored in {store.location}: it "
+                "no longer matches the manifest it was verified against",
+                hint="nothing was registered; do not write to the model directory while "
+                "`lepton-ci models register` runs, then register again",
+            )
+        files[rel] = entry
+        new += fresh
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "store": store.location,
+        "chunk_size": CHUNK_SIZE,
+        "files": files,
+    }
     return Stored(record, new, sum(e["size"] for e in files.values()))
 
 
@@ -81,7 +107,11 @@ def file_record(registry: Registry, version: ModelVersion) -> dict[str, dict[str
     try:
         files = json.loads(raw)["files"]
         record = {
-            _safe(rel): {"sha256": str(e["sha256"]), "size": int(e["size"])}
+            _safe(rel): {
+                "sha256": str(e["sha256"]),
+                "size": int(e["size"]),
+                "chunks": [str(c) for c in e["chunks"]],
+            }
             for rel, e in files.items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -119,13 +149,11 @@ def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.pull-", dir=target.parent))
     try:
         for rel, entry in record.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                store.get(entry["sha256"], entry["size"], path)
+                fetch_file(store, entry, staging / rel)
             except TamperedBlob as exc:
                 raise TamperedBlob(
-                    f"refusing to pull {version.name} version {version.version}: file {rel!r} — "
+                    f"refusing to pull {version.name} version {version.version}: file {rel!r}: "
                     f"{exc.message}",
                     hint=exc.hint,
                 ) from None
@@ -139,6 +167,25 @@ def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target
     return target
 
 
+def fetch_file(store: ArtifactStore, entry: dict[str, Any], path: Path) -> None:
+    """Write the file of a record entry, every chunk verified, then the whole file."""
+    whole = hashlib.sha256()
+    size = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("xb") as out:
+        for digest in entry["chunks"]:
+            data = store.get(digest)
+            whole.update(data)
+            size += len(data)
+            out.write(data)
+    if (whole.hexdigest(), size) != (entry["sha256"], entry["size"]):
+        raise TamperedBlob(
+            f"its chunks in {store.location} add up to sha256 {whole.hexdigest()} ({size} "
+            f"bytes), not the recorded {entry['sha256']} ({entry['size']} bytes)",
+            hint="the version's file record was rewritten; register the run again",
+        )
+
+
 def check_pulled(model_dir: Path, record: dict[str, dict[str, Any]], version: ModelVersion) -> None:
     """The pulled manifest lists exactly the recorded files and is the registered artifact."""
     manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
@@ -146,7 +193,11 @@ def check_pulled(model_dir: Path, record: dict[str, dict[str, Any]], version: Mo
         rel: {"sha256": e["sha256"], "size": e["size"]}
         for rel, e in (manifest.get("files") or {}).items()
     }
-    files = {rel: e for rel, e in record.items() if rel != MANIFEST}
+    files = {
+        rel: {"sha256": e["sha256"], "size": e["size"]}
+        for rel, e in record.items()
+        if rel != MANIFEST
+    }
     digest = identity_digest(manifest)
     if listed != files or (version.manifest_digest and digest != version.manifest_digest):
         raise TamperedBlob(
