@@ -4,9 +4,9 @@
 into the store, chunk by chunk, and returns the version's *file record*: ``{path: {"sha256",
 "size", "chunks": [sha256…]}}`` plus where it went. The record is kept with the version as
 the registry file ``artifacts.json`` (every backend keeps a version's small files), so any
-machine that reaches the registry and the store can :func:`pull` the version: every blob is verified against the record while it is
-copied, the whole directory against the registry's artifact digest, and only then renamed
-into place — a failed pull leaves nothing behind.
+machine that reaches the registry and the store can :func:`pull` the version: every chunk and
+file is verified against the record while it is copied, the whole directory against the
+registry's artifact digest, and only then renamed into place — a failed pull leaves nothing.
 """
 
 from __future__ import annotations
