@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 #: files are stored in chunks of this size (the last one shorter): a retrain that changes one
 #: layer of a serialized model rewrites the chunks that layer's bytes lie in, and shares the
 #: rest with the previous version (torch's zip archives keep each tensor at a fixed offset)
-CHUNK_SIZE = 4 << 20
+CHUNK_SIZE = 1 << 20
 CACHE_DIR = ".lepton/models"
 
 
