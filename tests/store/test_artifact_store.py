@@ -65,16 +65,16 @@ def test_ten_versions_differing_in_one_layer_store_far_less_than_ten_copies(
     model_size = sum(len(b) for b in files_of(root / ".lepton" / "run" / "train").values())
     stored = sum(store.blobs().values())
     ratio = stored / model_size
-    print(
-        f"\n[{store.kind}] 10 versions of a {model_size / 2**20:.2f} MiB model "
-        f"(8 layers of 1 MiB, one layer changed per version, {CHUNK_SIZE // 2**20} MiB chunks): "
-        f"{stored / 2**20:.2f} MiB stored = {ratio:.2f}x the model size (10 copies: 10x)"
-    )
     assert ratio < 4.5
     # and the last version still pulls whole
     code, _, err = lepton("models", "pull", "latest", str(tmp_path / "v10"), cwd=root)
     assert code == 0, err
     assert files_of(tmp_path / "v10") == files_of(root / ".lepton" / "run" / "train")
+    print(
+        f"\n[{store.kind}] 10 versions of a {model_size / 2**20:.2f} MiB model "
+        f"(8 layers of 1 MiB, one layer changed per version, {CHUNK_SIZE // 2**20} MiB chunks): "
+        f"{stored / 2**20:.2f} MiB stored = {ratio:.2f}x the model size (10 copies: 10x)"
+    )
 
 
 def test_a_tampered_blob_is_refused_and_nothing_is_left_behind(
