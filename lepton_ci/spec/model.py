@@ -336,8 +336,9 @@ class RegistrySpec(_Model):
         if match.group(1) != "s3" or not re.fullmatch(
             r"s3://[a-z0-9][a-z0-9.-]{1,62}(/[^?#@]*)?", value
         ):
+            shown = "the URL" if "@" in value else repr(value)  # never echo credentials
             raise ValueError(
-                f"{value!r} is neither a directory nor s3://BUCKET[/PREFIX] (a lowercase bucket "
+                f"{shown} is neither a directory nor s3://BUCKET[/PREFIX] (a lowercase bucket "
                 "name; credentials go in AWS_* environment variables, never here)"
             )
         return value
