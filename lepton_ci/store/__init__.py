@@ -103,6 +103,9 @@ class ArtifactStore(abc.ABC):
             "(registry.artifacts, LEPTON_ARTIFACTS), or the blob was deleted",
         )
 
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make the blobs stored so far durable (before a record names them)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

@@ -1,7 +1,8 @@
 """The local artifact store: blobs as read-only files under ``<dir>/blobs/sha256/<hex>``.
 
 A blob is written to a temporary file beside its final name and renamed into place, so a
-reader never sees a partial blob and concurrent writers of the same bytes both succeed.
+reader never sees a partial blob and concurrent writers of the same bytes both succeed;
+:meth:`LocalStore.flush` makes them durable before the version that names them is registered.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class LocalStore(ArtifactStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self._unsynced: list[Path] = []
 
     def path(self, digest: str) -> Path:
         return self.root / blob_key(digest)
@@ -39,14 +41,30 @@ class LocalStore(ArtifactStore):
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
             os.chmod(tmp, 0o444)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._unsynced.append(target)
         return True
+
+    def flush(self) -> None:
+        """fsync the blobs written since the last flush (once per register, not per blob: the
+        kernel has written most of them back by then)."""
+        for path in self._unsynced:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in {p.parent for p in self._unsynced}:
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced.clear()
 
     def read(self, digest: str) -> bytes:
         try:

@@ -85,6 +85,7 @@ def store_model_dir(store: ArtifactStore, model_dir: Path, manifest: dict[str, A
             )
         files[rel] = entry
         new += fresh
+    store.flush()
     record = {
         "schema_version": SCHEMA_VERSION,
         "store": store.location,
