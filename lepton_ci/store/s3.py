@@ -48,7 +48,8 @@ class S3Store(ArtifactStore):
         endpoint = next((os.environ[v] for v in ENDPOINT_VARIABLES if os.environ.get(v)), None)
         config = Config(s3={"addressing_style": "path"} if endpoint else {})
         with self._errors("connect to"):
-            self.client: Any = boto3.client("s3", config=config)
+            # a session of its own: boto3's default session caches the credentials it found
+            self.client: Any = boto3.session.Session().client("s3", config=config)
         self.endpoint = endpoint
 
     def key(self, digest: str) -> str:
