@@ -17,7 +17,7 @@ import pytest
 
 from lepton_ci.netutil import free_port
 from lepton_ci.runtime.manifest import build_manifest, write_manifest
-from tests.registry.conftest import evaluation
+from tests.registry.conftest import evaluation, mlflow_uri  # noqa: F401
 
 MODEL = "digits-cnn"
 SPEC = """\
@@ -150,7 +150,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     return found
 
 
-def write_layers(model_dir: Path, changed: int | None = None, layers: int = 8) -> Path:
+def write_layers(
+    model_dir: Path, changed: int | None = None, layers: int = 8, model: str = MODEL
+) -> Path:
     """A TorchScript model of ``layers`` 512x512 linear layers (1 MiB of weights each), the
     same every time except layer ``changed``, which gets weights of its own, and its
     manifest."""
@@ -168,7 +170,7 @@ def write_layers(model_dir: Path, changed: int | None = None, layers: int = 8) -
         traced = torch.jit.trace(module.eval(), torch.zeros(1, 512))
         torch.jit.save(traced, str(model_dir / "model.pt"))
     (model_dir / "labels.json").write_text(json.dumps(["a", "b", "c"]))
-    return finish(model_dir, seed=changed or 0)
+    return finish(model_dir, seed=changed or 0, model=model)
 
 
 def finish(model_dir: Path, seed: int, model: str = MODEL) -> Path:

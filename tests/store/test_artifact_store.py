@@ -16,7 +16,7 @@ from lepton_ci.errors import ExitCode
 from lepton_ci.runtime.manifest import verify_artifacts
 from lepton_ci.store.versions import CHUNK_SIZE
 
-from .conftest import Lepton, Store, evaluate, project, write_layers
+from .conftest import SPEC, Lepton, Store, evaluate, project, write_layers
 
 
 def register(lepton: Lepton, root: Path, changed: int | None = None) -> int:
@@ -119,3 +119,27 @@ def test_pull_refuses_a_non_empty_directory(lepton: Lepton, store: Store, tmp_pa
     code, _, err = lepton("models", "pull", "1", "out", cwd=root)
     assert code != 0 and "exists and is not empty" in err
     assert files_of(root / "out") == {"keep.txt": b"mine"}
+
+
+def test_an_mlflow_registry_keeps_the_file_record_too(
+    tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton_ci.registry import open_registry
+    from lepton_ci.registry.steps import register_run
+    from lepton_ci.spec.loader import parse_spec
+    from lepton_ci.store import open_store
+    from lepton_ci.store.versions import pull
+
+    monkeypatch.delenv("LEPTON_ARTIFACTS", raising=False)
+    name = f"store-{abs(hash(str(tmp_path))) % 10**8}"
+    text = SPEC.replace("model: digits-cnn", f"model: {name}")
+    spec = parse_spec(text + f"registry: {{backend: mlflow, tracking_uri: '{mlflow_uri}'}}\n", "x")
+    run = tmp_path / "run"
+    write_layers(run / "train", layers=2, model=name)
+    evaluate(run, model=name)
+    store = open_store(spec, tmp_path)
+    assert store.location == str(tmp_path / ".lepton" / "artifacts")  # no SQLite file to sit by
+    with open_registry(spec, tmp_path) as registry:
+        version = register_run(registry, run, model=name, store=store).version
+        pull(registry, store, registry.get(name, version.version), tmp_path / "pulled")
+    assert files_of(tmp_path / "pulled") == files_of(run / "train")
