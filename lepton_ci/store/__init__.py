@@ -67,6 +67,8 @@ class ArtifactStore(abc.ABC):
 
     #: where the store lives, for messages and the version's record (no credentials)
     location: str = ""
+    #: chunks transferred at once (a network store hides its latency; memory: this many chunks)
+    parallel: int = 1
 
     @abc.abstractmethod
     def has(self, digest: str) -> bool:

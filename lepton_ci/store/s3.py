@@ -30,6 +30,8 @@ NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
 class S3Store(ArtifactStore):
+    parallel = 8  # boto3 clients are thread-safe; 8 chunks of 1 MiB in flight at most
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:

@@ -15,9 +15,12 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lepton_ci.errors import LeptonError, StepError
 from lepton_ci.identity import identity_digest
@@ -34,6 +37,7 @@ SCHEMA_VERSION = 1
 #: rest with the previous version (torch's zip archives keep each tensor at a fixed offset)
 CHUNK_SIZE = 1 << 20
 CACHE_DIR = ".lepton/models"
+T = TypeVar("T")
 
 
 class NoStoredFiles(StepError):
@@ -49,19 +53,61 @@ class Stored:
 
 def put_file(store: ArtifactStore, path: Path) -> tuple[dict[str, Any], int]:
     """Store ``path`` chunk by chunk; return its record entry (``sha256``, ``size``,
-    ``chunks``) and how many of its bytes were new to the store."""
+    ``chunks``) and how many of its bytes were new to the store. Up to ``store.parallel``
+    chunks are in flight (and in memory) at a time."""
     whole = hashlib.sha256()
     chunks: list[str] = []
     size = new = 0
-    with Path(path).open("rb") as handle:
+    with Path(path).open("rb") as handle, _Window(store.parallel) as window:
         while data := handle.read(CHUNK_SIZE):
             digest = sha256_hex(data)
-            if store.put(digest, data):
-                new += len(data)
             whole.update(data)
             chunks.append(digest)
             size += len(data)
+            for stored, length in window.submit(_put, store, digest, data):
+                new += length if stored else 0
+        for stored, length in window.drain():
+            new += length if stored else 0
     return {"sha256": whole.hexdigest(), "size": size, "chunks": chunks}, new
+
+
+def _put(store: ArtifactStore, digest: str, data: bytes) -> tuple[bool, int]:
+    return store.put(digest, data), len(data)
+
+
+class _Window:
+    """At most ``size`` calls running at once on a thread pool; results come back in order.
+    ``size`` 1 runs each call at once in this thread."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.pool = ThreadPoolExecutor(self.size) if self.size > 1 else None
+        self.pending: deque[Future[Any]] = deque()
+
+    def __enter__(self) -> _Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True)
+
+    def submit(self, func: Callable[..., T], *args: Any) -> list[T]:
+        """Start ``func(*args)``; return the results that had to be collected to make room."""
+        if self.pool is None:
+            return [func(*args)]
+        self.pending.append(self.pool.submit(func, *args))
+        done = []
+        while len(self.pending) >= self.size:
+            done.append(self.pending.popleft().result())
+        return done
+
+    def drain(self) -> list[Any]:
+        """The results of every call still running, in order."""
+        done = [future.result() for future in self.pending]
+        self.pending.clear()
+        return done
 
 
 def store_model_dir(store: ArtifactStore, model_dir: Path, manifest: dict[str, Any]) -> Stored:
@@ -169,16 +215,24 @@ def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target
 
 
 def fetch_file(store: ArtifactStore, entry: dict[str, Any], path: Path) -> None:
-    """Write the file of a record entry, every chunk verified, then the whole file."""
+    """Write the file of a record entry, every chunk verified, then the whole file (up to
+    ``store.parallel`` chunks fetched ahead)."""
     whole = hashlib.sha256()
     size = 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("xb") as out:
+
+    def write(data: bytes) -> None:
+        nonlocal size
+        whole.update(data)
+        size += len(data)
+        out.write(data)
+
+    with path.open("xb") as out, _Window(store.parallel) as window:
         for digest in entry["chunks"]:
-            data = store.get(digest)
-            whole.update(data)
-            size += len(data)
-            out.write(data)
+            for data in window.submit(store.get, digest):
+                write(data)
+        for data in window.drain():
+            write(data)
     if (whole.hexdigest(), size) != (entry["sha256"], entry["size"]):
         raise TamperedBlob(
             f"its chunks in {store.location} add up to sha256 {whole.hexdigest()} ({size} "
