@@ -50,6 +50,13 @@ def _open(spec_path: str, location: str | None, model: str | None) -> tuple[Any,
     return open_registry(spec, Path("."), location), model or spec.model_name
 
 
+def _open_store(spec_path: str, location: str | None) -> Any:
+    from lepton_ci.spec.loader import load_spec
+    from lepton_ci.store import open_store
+
+    return open_store(load_spec(spec_path), Path("."), location)
+
+
 def _emit(fmt: str, data: Any, text: Callable[[], str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True) if fmt == "json" else text())
 
@@ -96,14 +103,28 @@ def show(
 def register(
     spec_path: str, registry_location: str | None, model: str | None, run_dir: str, fmt: str
 ) -> None:
-    """Register the trained model of the run directory, if its evaluation passed its gates."""
+    """Register the trained model of the run directory, if its evaluation passed its gates.
+
+    The model files go into the artifact store (registry.artifacts), each distinct file once.
+    """
     from lepton_ci.console import info
     from lepton_ci.registry.steps import register_run
 
     registry, name = _open(spec_path, registry_location, model)
+    store = _open_store(spec_path, registry_location)
     with registry:
-        done = register_run(registry, run_dir, model=name)
+        try:
+            done = register_run(registry, run_dir, model=name, store=store)
+        finally:
+            store.close()
     mv = done.version
+    if done.stored is not None:
+        files = len(done.stored.record["files"])
+        info(
+            f"{files} model files ({_size(done.stored.total_bytes)}) in {store.location}: "
+            f"{_size(done.stored.new_bytes)} new",
+            step="register",
+        )
     if done.reused:
         info(
             f"{name} version {mv.version} already holds this artifact: nothing new registered",
@@ -112,6 +133,43 @@ def register(
     else:
         info(f"registered {name} version {mv.version} in {registry.location}", step="register")
     _emit(fmt, mv.to_dict(), lambda: f"{name} {mv.version}")
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count} bytes"
+
+
+@models.command("pull")
+@click.argument("version")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@registry_options
+def pull(
+    version: str,
+    directory: str | None,
+    spec_path: str,
+    registry_location: str | None,
+    model: str | None,
+) -> None:
+    """Fetch VERSION (number, alias or 'latest') into DIRECTORY, verified.
+
+    Every file is checked against the digests recorded at register, and the directory against
+    the registered artifact, before it appears. Default DIRECTORY: MODEL-vN.
+    """
+    from lepton_ci.console import info
+    from lepton_ci.registry.steps import resolve
+    from lepton_ci.store.versions import pull as fetch
+
+    registry, name = _open(spec_path, registry_location, model)
+    with registry:
+        found = resolve(registry, name, version)
+        store = _open_store(spec_path, registry_location)
+        target = Path(directory or f"{name}-v{found.version}")
+        try:
+            fetch(registry, store, found, target)
+        finally:
+            store.close()
+    info(f"{name} version {found.version} pulled from {store.location}, verified", step="pull")
+    click.echo(str(target))
 
 
 @models.command("promote")

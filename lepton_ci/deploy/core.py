@@ -28,6 +28,7 @@ from lepton_ci.layout import RunLayout
 if TYPE_CHECKING:
     from lepton_ci.registry import ModelVersion, Registry
     from lepton_ci.spec.model import EnvironmentSpec, Spec
+    from lepton_ci.store import ArtifactStore
 
 LOCK_TIMEOUT_SECONDS = 900
 HOST_VARIABLE = "LEPTON_DEPLOY_HOST"  # address the front listens on (default: loopback)
@@ -149,7 +150,12 @@ def _release_from_run_dir(
 
 
 def _release_from_registry(
-    spec: Spec, env: EnvironmentSpec, registry: Registry, version: int | None, root: Path
+    spec: Spec,
+    env: EnvironmentSpec,
+    registry: Registry,
+    version: int | None,
+    root: Path,
+    store: ArtifactStore | None = None,
 ) -> Release:
     name = spec.model_name
     if version is None:
@@ -161,15 +167,35 @@ def _release_from_registry(
             )
     else:
         found = registry.get(name, version)
+    return release_of(spec, env, registry, found, root, store)
+
+
+def release_of(
+    spec: Spec,
+    env: EnvironmentSpec,
+    registry: Registry,
+    found: ModelVersion,
+    root: Path,
+    store: ArtifactStore | None = None,
+) -> Release:
+    """What deploys the registered version ``found`` to ``env``, without a run directory: its
+    image (docker, kubernetes), or for ``local`` its files — the copy this machine served
+    before, else pulled from the artifact store into ``.lepton/models/`` and verified."""
+    name = found.name
     if env.target == "local":
         from lepton_ci.deploy.local import state_dir
 
         model_dir = state_dir(root, env.name) / "releases" / str(found.version)
         if not (model_dir / "manifest.json").is_file():
-            raise StepError(
-                f"version {found.version} was never deployed to {env.name} on this machine",
-                hint="the local target can only go back to versions it served before",
-            )
+            from lepton_ci.store import open_store
+            from lepton_ci.store.versions import cached
+
+            opened = store or open_store(spec, Path(root))
+            try:
+                model_dir = cached(registry, opened, found, Path(root))
+            finally:
+                if store is None:
+                    opened.close()
         return Release(name, found.version, None, check_registered(model_dir, found), model_dir)
     if not found.image:
         raise StepError(
@@ -312,11 +338,21 @@ def deploy(
     root: Path = Path("."),
     ready_timeout: float = 120.0,
     registry: Registry | None = None,
+    ref: str | None = None,
+    store: ArtifactStore | None = None,
 ) -> Outcome:
-    """Deploy the version in ``run_dir`` (``register/model.env``, ``image/image.env``)."""
+    """Deploy the version in ``run_dir`` (``register/model.env``, ``image/image.env``), or
+    with ``ref`` (a number, ``v3``, an alias such as ``champion``, ``latest``) that registered
+    version, no run directory needed (:func:`release_of`)."""
     env = environment(spec, env_name)
     reg = registry or _open_registry(spec, root)
-    release = _release_from_run_dir(spec, env, Path(run_dir), reg)
+    if ref is None:
+        release = _release_from_run_dir(spec, env, Path(run_dir), reg)
+    else:
+        from lepton_ci.registry.steps import resolve
+
+        found = resolve(reg, spec.model_name, ref)
+        release = release_of(spec, env, reg, found, Path(root), store)
     return _deploy_release(
         spec,
         env,
@@ -338,11 +374,12 @@ def rollback(
     root: Path = Path("."),
     ready_timeout: float = 120.0,
     registry: Registry | None = None,
+    store: ArtifactStore | None = None,
 ) -> Outcome:
     """Deploy ``to`` (default: the registry's ``previous_production``) to ``env_name``."""
     env = environment(spec, env_name)
     reg = registry or _open_registry(spec, root)
-    release = _release_from_registry(spec, env, reg, to, Path(root))
+    release = _release_from_registry(spec, env, reg, to, Path(root), store)
     return _deploy_release(
         spec,
         env,

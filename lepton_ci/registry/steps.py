@@ -12,13 +12,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import GateFailed, LeptonError, StepError
 from lepton_ci.identity import identity_digest
 from lepton_ci.layout import RunLayout
 from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
+
+if TYPE_CHECKING:
+    from lepton_ci.store import ArtifactStore
+    from lepton_ci.store.versions import Stored
 
 SMALL_FILES = ("samples.npz",)  # evaluation files kept with the version (paired bootstrap)
 CI_URL_VARIABLES = ("CI_PIPELINE_URL", "BUILD_URL")
@@ -45,10 +49,21 @@ class Registered:
     version: ModelVersion
     model_env: Path
     reused: bool = False  # the artifact was registered already (a retried job, a rerun)
+    stored: Stored | None = None  # the model files put in the artifact store
 
 
-def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Registered:
+def register_run(
+    registry: Registry,
+    run_dir: str | Path,
+    *,
+    model: str,
+    store: ArtifactStore | None = None,
+) -> Registered:
     """Register the run's trained model if its evaluation passed; write ``register/model.env``.
+
+    With a ``store``, the model files go into the artifact store first and the version keeps
+    their file record (``artifacts.json``), so ``models pull`` and ``deploy --version`` work
+    without the run directory.
 
     Refuses (:class:`GateFailed`, exit 4) when the evaluation is missing or failed a gate; no
     registry entry is written then.
@@ -94,6 +109,12 @@ def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Regi
         if path.is_file():
             files[key] = path.read_bytes()
     files["metrics.json"] = metrics_path.read_bytes()
+    stored = None
+    if store is not None:
+        from lepton_ci.store.versions import RECORD, store_model_dir
+
+        stored = store_model_dir(store, Path(layout.train_dir), manifest)
+        files[RECORD] = json.dumps(stored.record, indent=2, sort_keys=True).encode()
     git = manifest.get("git") or {}
     digest = identity_digest(manifest)  # timings and timestamps are not part of the artifact
     # a retried CI job or a rerun that hit the step cache registers nothing new: the registry
@@ -114,7 +135,7 @@ def register_run(registry: Registry, run_dir: str | Path, *, model: str) -> Regi
     write_dotenv(
         env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}
     )
-    return Registered(version, env_path, reused)
+    return Registered(version, env_path, reused, stored)
 
 
 def promote(

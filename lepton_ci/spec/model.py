@@ -341,6 +341,29 @@ class RegistrySpec(_Model):
         description="backend sqlite: `path` is a host path every CI job sees (one agent host, "
         "a mounted volume). Without it, a registry file inside the workspace is an error in CI.",
     )
+    artifacts: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None,
+        description="Artifact store for the model files of every version (content-addressed): "
+        "a directory (relative to the repo root) or `s3://BUCKET/PREFIX` (S3 or S3-compatible, "
+        "needs `lepton-ci[s3]`; credentials and endpoint from the standard `AWS_*` variables). "
+        "Default: `artifacts/` beside the SQLite file. Env `LEPTON_ARTIFACTS` overrides it.",
+    )
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts(cls, value: str | None) -> str | None:
+        match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value or "")
+        if value is None or match is None:
+            return value
+        if match.group(1) != "s3" or not re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.-]{1,62}(/[^?#@]*)?", value
+        ):
+            shown = "the URL" if "@" in value else repr(value)  # never echo credentials
+            raise ValueError(
+                f"{shown} is neither a directory nor s3://BUCKET[/PREFIX] (a lowercase bucket "
+                "name; credentials go in AWS_* environment variables, never here)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _mlflow_uri(self) -> RegistrySpec:
