@@ -75,7 +75,7 @@ def in_ci() -> str | None:
 def is_postgres(location: str) -> bool:
     """``location`` is a PostgreSQL URL (``postgresql://…``)."""
     match = _SCHEME.match(location)
-    return bool(match) and match.group(1).lower() in POSTGRES_SCHEMES
+    return match is not None and match.group(1).lower() in POSTGRES_SCHEMES
 
 
 def sql_location(location: str, root: Path) -> Path | str:

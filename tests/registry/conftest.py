@@ -114,7 +114,7 @@ def mlflow_spec(uri: str):
 
 
 @pytest.fixture
-def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> str:
+def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> str:  # noqa: F811
     """A fresh database of this test's own on the session's PostgreSQL server (no password)."""
     return postgres_server.create_database(
         "t_" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]

@@ -13,7 +13,9 @@ PROCESSES = 8
 REGISTRATIONS = 25
 
 
-def _register_many(location: str, worker: int, start: multiprocessing.synchronize.Event) -> list[int]:
+def _register_many(
+    location: str, worker: int, start: multiprocessing.synchronize.Event
+) -> list[int]:
     start.wait()
     versions = []
     with SqlRegistry(location) as reg:
@@ -41,7 +43,9 @@ def test_eight_processes_registering_25_times_get_200_distinct_versions(
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(PROCESSES) as pool:
-            pending = [pool.apply_async(_register_many, (sql_location, w, start)) for w in range(PROCESSES)]
+            pending = [
+                pool.apply_async(_register_many, (sql_location, w, start)) for w in range(PROCESSES)
+            ]
             start.set()
             results = [p.get(timeout=240) for p in pending]
     seconds = time.perf_counter() - started

@@ -118,12 +118,14 @@ ARTIFACTS = 5
 WORKERS = 6
 
 
-def _register_all(path: str, worker: int, start: multiprocessing.synchronize.Event) -> list[int]:
+def _register_all(
+    location: str, worker: int, start: multiprocessing.synchronize.Event
+) -> list[int]:
     start.wait()
     order = list(range(ARTIFACTS))
     order = order[worker % ARTIFACTS :] + order[: worker % ARTIFACTS]
     out = []
-    with SqlRegistry(Path(path)) as reg:
+    with SqlRegistry(location) as reg:
         for i in order:
             ev = evaluation(0.95)
             mv = reg.register(
@@ -141,8 +143,8 @@ def _register_all(path: str, worker: int, start: multiprocessing.synchronize.Eve
     return out
 
 
-def _one_version_per_artifact(path: Path) -> None:
-    with SqlRegistry(path) as reg:
+def _one_version_per_artifact(location: str) -> None:
+    with SqlRegistry(location) as reg:
         stored = reg.list("digits-cnn")
         assert sorted(v.git_sha for v in stored) == [f"artifact-{i}" for i in range(ARTIFACTS)]
         assert [v.version for v in stored] == list(range(1, ARTIFACTS + 1))
@@ -154,15 +156,15 @@ def _one_version_per_artifact(path: Path) -> None:
 
 @pytest.mark.slow
 def test_concurrent_registrations_of_the_same_artifacts_give_one_version_each(
-    tmp_path: Path,
+    sql_location: str,
 ) -> None:
-    path = tmp_path / "registry.db"
+    path = sql_location
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters, like separate CI jobs
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(WORKERS) as pool:
             pending = [
-                pool.apply_async(_register_all, (str(path), w, start)) for w in range(WORKERS)
+                pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)
             ]
             start.set()
             results = [p.get(timeout=120) for p in pending]
@@ -175,13 +177,15 @@ def test_concurrent_registrations_of_the_same_artifacts_give_one_version_each(
 
 
 @pytest.mark.slow
-def test_rerunning_kill_interrupted_registrations_gives_one_version_each(tmp_path: Path) -> None:
-    path = tmp_path / "registry.db"
+def test_rerunning_kill_interrupted_registrations_gives_one_version_each(
+    sql_location: str,
+) -> None:
+    path = sql_location
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         start = manager.Event()
         victims = [
-            ctx.Process(target=_register_all, args=(str(path), w, start)) for w in range(WORKERS)
+            ctx.Process(target=_register_all, args=(path, w, start)) for w in range(WORKERS)
         ]
         for p in victims:
             p.start()
@@ -195,7 +199,7 @@ def test_rerunning_kill_interrupted_registrations_gives_one_version_each(tmp_pat
         # the retried jobs run to completion
         with ctx.Pool(WORKERS) as pool:
             pending = [
-                pool.apply_async(_register_all, (str(path), w, start)) for w in range(WORKERS)
+                pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)
             ]
             [p.get(timeout=120) for p in pending]
     _one_version_per_artifact(path)
