@@ -66,3 +66,52 @@ def test_eight_processes_registering_25_times_get_200_distinct_versions(
             worker, i = int(v.git_sha[:2]), int(v.git_sha[2:])
             assert reg.read_file("digits-cnn", v.version, "samples.npz") == f"{worker}-{i}".encode()
         assert sum(e.kind == "registered" for e in reg.history("digits-cnn")) == 200
+
+
+MOVERS = 4
+MOVES = 10
+TARGETS = 5
+
+
+def _move_alias(location: str, worker: int, start: multiprocessing.synchronize.Event) -> None:
+    start.wait()
+    with SqlRegistry(location) as reg:
+        for i in range(MOVES):
+            target = 1 + (worker + i) % TARGETS
+            reg.set_alias("digits-cnn", target, "staging", reason=f"{worker}-{i}")
+
+
+@pytest.mark.slow
+def test_concurrent_alias_moves_are_atomic(sql_location: str) -> None:
+    """Each move reads the alias, moves it and logs it in one step: the log is one chain."""
+    with SqlRegistry(sql_location) as reg:
+        for i in range(TARGETS):
+            reg.register(
+                "digits-cnn",
+                manifest={"i": i},
+                metrics={},
+                gates=[],
+                git_sha=None,
+                data_hash=None,
+                params={},
+            )
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(MOVERS) as pool:
+            pending = [
+                pool.apply_async(_move_alias, (sql_location, w, start)) for w in range(MOVERS)
+            ]
+            start.set()
+            for p in pending:
+                p.get(timeout=240)
+
+    with SqlRegistry(sql_location) as reg:
+        moves = [e for e in reg.history("digits-cnn") if e.kind == "alias"]
+        assert len(moves) == MOVERS * MOVES
+        previous = None
+        for move in moves:  # every move saw the one logged before it, none was lost
+            assert move.details["previous_version"] == previous
+            previous = move.version
+        staging = reg.by_alias("digits-cnn", "staging")
+        assert staging is not None and staging.version == previous

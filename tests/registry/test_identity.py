@@ -163,9 +163,7 @@ def test_concurrent_registrations_of_the_same_artifacts_give_one_version_each(
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(WORKERS) as pool:
-            pending = [
-                pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)
-            ]
+            pending = [pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)]
             start.set()
             results = [p.get(timeout=120) for p in pending]
     by_artifact = [
@@ -184,9 +182,7 @@ def test_rerunning_kill_interrupted_registrations_gives_one_version_each(
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         start = manager.Event()
-        victims = [
-            ctx.Process(target=_register_all, args=(path, w, start)) for w in range(WORKERS)
-        ]
+        victims = [ctx.Process(target=_register_all, args=(path, w, start)) for w in range(WORKERS)]
         for p in victims:
             p.start()
         start.set()
@@ -198,9 +194,7 @@ def test_rerunning_kill_interrupted_registrations_gives_one_version_each(
             p.join(timeout=60)
         # the retried jobs run to completion
         with ctx.Pool(WORKERS) as pool:
-            pending = [
-                pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)
-            ]
+            pending = [pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)]
             [p.get(timeout=120) for p in pending]
     _one_version_per_artifact(path)
 
