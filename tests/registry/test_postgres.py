@@ -129,3 +129,12 @@ def test_a_password_in_lepton_yaml_is_refused() -> None:
     assert "registry.path" in str(caught.value) and CANARY not in str(caught.value)
     spec = parse_spec(SPEC + "registry: {backend: sql, path: 'postgresql://lepton@db/x'}\n", "l")
     assert spec.registry.sql
+
+
+def test_validate_takes_a_database_url_for_shared_and_opens_nothing(
+    lepton, spec_file: Path
+) -> None:
+    spec_file.write_text(SPEC + "registry: {path: 'postgresql://lepton@db.example.com/lepton'}\n")
+    code, out, err = lepton("validate")
+    assert (code, err) == (0, "")  # no "inside the workspace" warning, no connection attempted
+    assert "valid" in out
