@@ -18,6 +18,7 @@ concurrent registration, and an alias move (read the previous version, move, log
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib.util
 import json
 from collections.abc import Iterator, Mapping
@@ -27,14 +28,15 @@ from typing import Any
 
 from sqlalchemy import (
     URL,
+    BindParameter,
     Connection,
     Engine,
-    Insert,
+    Executable,
     RowMapping,
+    bindparam,
     create_engine,
     event,
     func,
-    literal,
     make_url,
     select,
     text,
@@ -70,6 +72,66 @@ CONNECT_TIMEOUT_S = 15
 LOCK_CLASS = 0x4C45  # "LE"
 MIGRATION_LOCK = 0x4C455054_4F4E0000  # "LEPTON\0\0"
 _WRITE = "lepton_write"
+
+# Statements are built once: building and keying a Core statement per call would cost more than
+# SQLite takes to run it (and the write statements run while the model's lock is held).
+_NAME: BindParameter[str] = bindparam("name")
+_VERSION: BindParameter[int] = bindparam("version")
+_VERSION_COLUMNS = [c.name for c in versions.columns if c.name not in ("version", "image",
+                    "image_digest")]  # fmt: skip
+GET = select(versions).where(versions.c.name == _NAME, versions.c.version == _VERSION)
+LIST = select(versions).where(versions.c.name == _NAME).order_by(versions.c.version)
+LATEST = LIST.order_by(None).order_by(versions.c.version.desc()).limit(1)
+BY_ALIAS = (
+    select(versions)
+    .join(aliases, (aliases.c.name == versions.c.name) & (aliases.c.version == versions.c.version))
+    .where(aliases.c.name == _NAME, aliases.c.alias == bindparam("alias"))
+)
+BY_ARTIFACT = select(versions.c.version).where(
+    versions.c.name == _NAME, versions.c.artifact_digest == bindparam("artifact_digest")
+)
+ALIASES = (
+    select(aliases.c.alias, aliases.c.version)
+    .where(aliases.c.name == _NAME)
+    .order_by(aliases.c.alias)
+)
+ALIAS = select(aliases.c.version).where(aliases.c.name == _NAME, aliases.c.alias == bindparam("a"))
+FILE = select(_files.c.data).where(
+    _files.c.name == _NAME, _files.c.version == _VERSION, _files.c.key == bindparam("key")
+)
+SET_IMAGE = (
+    versions.update()
+    .where(versions.c.name == bindparam("n"), versions.c.version == bindparam("v"))
+    .values(image=bindparam("image"), image_digest=bindparam("image_digest"))
+)
+INSERT_FILE = _files.insert()
+INSERT_EVENT = events.insert()
+INSERT_DEPLOYMENT = deployments.insert()
+INSERT_POINT = metric_points.insert()
+HISTORY = select(events).where(events.c.name == _NAME).order_by(events.c.id)
+
+
+@functools.cache
+def _dialect_statements(postgres: bool) -> tuple[Executable, Executable]:
+    """The two upserts, in the dialect's INSERT … ON CONFLICT: (register, move alias)."""
+    insert = postgresql.insert if postgres else sqlite.insert
+    # insert-or-return-existing in one statement: the UNIQUE (name, artifact_digest) key decides,
+    # not an earlier read; the write lock makes MAX(version) + 1 safe
+    next_version = select(
+        *(bindparam(c, type_=versions.c[c].type) for c in _VERSION_COLUMNS),
+        func.coalesce(func.max(versions.c.version), 0) + 1,
+    ).where(versions.c.name == _NAME)
+    register = (
+        insert(versions)
+        .from_select([*_VERSION_COLUMNS, "version"], next_version)
+        .on_conflict_do_nothing(index_elements=[versions.c.name, versions.c.artifact_digest])
+        .returning(versions.c.version)
+    )
+    move = insert(aliases)
+    move = move.on_conflict_do_update(
+        index_elements=[aliases.c.name, aliases.c.alias], set_={"version": move.excluded.version}
+    )
+    return register, move
 
 
 class SqlRegistry(Registry):
@@ -148,10 +210,6 @@ class SqlRegistry(Registry):
             "permissions; the file must be on a local filesystem"
         )
 
-    def _insert(self, table: Any) -> Any:
-        """The dialect's INSERT (with ``on_conflict_do_*``)."""
-        return (postgresql.insert if self.postgres else sqlite.insert)(table)
-
     # -- versions -------------------------------------------------------------------------
     def register_artifact(
         self,
@@ -181,31 +239,18 @@ class SqlRegistry(Registry):
             "metrics": _dump(metrics),
             "gates": _dump(list(gates)),
         }
-        # insert-or-return-existing in one statement: the UNIQUE (name, artifact_digest) key
-        # decides, not an earlier read; the write lock makes MAX(version) + 1 safe
-        next_version = select(
-            *(literal(value, versions.c[key].type) for key, value in row.items()),
-            func.coalesce(func.max(versions.c.version), 0) + 1,
-        ).where(versions.c.name == name)
-        insert: Insert = (
-            self._insert(versions)
-            .from_select([*row, "version"], next_version)
-            .on_conflict_do_nothing(index_elements=[versions.c.name, versions.c.artifact_digest])
-            .returning(versions.c.version)
-        )
+        register, _move = _dialect_statements(self.postgres)
         with self._write(name) as db:
-            created = db.execute(insert).scalar()
+            created = db.execute(register, row).scalar()
             if created is None:
                 existing = db.execute(
-                    select(versions.c.version).where(
-                        versions.c.name == name, versions.c.artifact_digest == digest
-                    )
+                    BY_ARTIFACT, {"name": name, "artifact_digest": digest}
                 ).scalar_one()
                 return self.get(name, int(existing)), False
             version = int(created)
             if files:
                 db.execute(
-                    _files.insert(),
+                    INSERT_FILE,
                     [
                         {"name": name, "version": version, "key": k, "data": v}
                         for k, v in files.items()
@@ -228,62 +273,31 @@ class SqlRegistry(Registry):
 
     def get(self, name: str, version: int) -> ModelVersion:
         with self._read() as db:
-            row = (
-                db.execute(
-                    select(versions).where(
-                        versions.c.name == name, versions.c.version == int(version)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            row = db.execute(GET, {"name": name, "version": int(version)}).mappings().first()
             if row is None:
                 raise UnknownVersion(name, version)
             return self._version(db, row)
 
     def list(self, name: str) -> builtins.list[ModelVersion]:
         with self._read() as db:
-            rows = db.execute(
-                select(versions).where(versions.c.name == name).order_by(versions.c.version)
-            ).mappings()
+            rows = db.execute(LIST, {"name": name}).mappings().all()
             by_version = self._aliases(db, name)
             return [self._version(db, r, by_version) for r in rows]
 
     def latest(self, name: str) -> ModelVersion | None:
         with self._read() as db:
-            row = (
-                db.execute(
-                    select(versions)
-                    .where(versions.c.name == name)
-                    .order_by(versions.c.version.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
+            row = db.execute(LATEST, {"name": name}).mappings().first()
             return None if row is None else self._version(db, row)
 
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
-        query = (
-            select(versions)
-            .join(
-                aliases,
-                (aliases.c.name == versions.c.name) & (aliases.c.version == versions.c.version),
-            )
-            .where(aliases.c.name == name, aliases.c.alias == alias)
-        )
         with self._read() as db:
-            row = db.execute(query).mappings().first()
+            row = db.execute(BY_ALIAS, {"name": name, "alias": alias}).mappings().first()
             return None if row is None else self._version(db, row)
 
     def read_file(self, name: str, version: int, key: str) -> bytes | None:
         self.get(name, version)
         with self._read() as db:
-            data = db.execute(
-                select(_files.c.data).where(
-                    _files.c.name == name, _files.c.version == int(version), _files.c.key == key
-                )
-            ).scalar()
+            data = db.execute(FILE, {"name": name, "version": int(version), "key": key}).scalar()
         return None if data is None else bytes(data)
 
     # -- aliases and images ----------------------------------------------------------------
@@ -300,16 +314,10 @@ class SqlRegistry(Registry):
         check_alias(alias)
         target = self.get(name, version)
         check_promotion(target, alias, reason=reason, forced=forced)
-        upsert = self._insert(aliases).values(name=name, alias=alias, version=target.version)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[aliases.c.name, aliases.c.alias],
-            set_={"version": upsert.excluded.version},
-        )
+        _register, move = _dialect_statements(self.postgres)
         with self._write(name) as db:
-            previous = db.execute(
-                select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
-            ).scalar()
-            db.execute(upsert)
+            previous = db.execute(ALIAS, {"name": name, "a": alias}).scalar()
+            db.execute(move, {"name": name, "alias": alias, "version": target.version})
             self._event(
                 db,
                 name,
@@ -329,9 +337,7 @@ class SqlRegistry(Registry):
         self.get(name, version)
         with self._write(name) as db:
             db.execute(
-                versions.update()
-                .where(versions.c.name == name, versions.c.version == int(version))
-                .values(image=image, image_digest=digest)
+                SET_IMAGE, {"n": name, "v": int(version), "image": image, "image_digest": digest}
             )
             self._event(
                 db,
@@ -360,16 +366,17 @@ class SqlRegistry(Registry):
         who = actor or current_actor()
         with self._write(name) as db:
             db.execute(
-                deployments.insert().values(
-                    name=name,
-                    version=int(version),
-                    environment=environment,
-                    image_digest=image_digest,
-                    outcome=outcome,
-                    at=at,
-                    actor=who,
-                    details=_dump(details or {}),
-                )
+                INSERT_DEPLOYMENT,
+                {
+                    "name": name,
+                    "version": int(version),
+                    "environment": environment,
+                    "image_digest": image_digest,
+                    "outcome": outcome,
+                    "at": at,
+                    "actor": who,
+                    "details": _dump(details or {}),
+                },
             )
             self._event(
                 db,
@@ -420,7 +427,7 @@ class SqlRegistry(Registry):
         ]
         with self._write(name) as db:
             if points:
-                db.execute(metric_points.insert(), points)
+                db.execute(INSERT_POINT, points)
             self._event(
                 db,
                 name,
@@ -447,9 +454,8 @@ class SqlRegistry(Registry):
         return out
 
     def history(self, name: str) -> builtins.list[Event]:
-        query = select(events).where(events.c.name == name).order_by(events.c.id)
         with self._read() as db:
-            rows = db.execute(query).mappings().all()
+            rows = db.execute(HISTORY, {"name": name}).mappings().all()
         return [
             Event(
                 name=r["name"],
@@ -467,12 +473,7 @@ class SqlRegistry(Registry):
     @staticmethod
     def _aliases(db: Connection, name: str) -> dict[int, tuple[str, ...]]:
         out: dict[int, builtins.list[str]] = {}
-        query = (
-            select(aliases.c.alias, aliases.c.version)
-            .where(aliases.c.name == name)
-            .order_by(aliases.c.alias)
-        )
-        for alias, version in db.execute(query):
+        for alias, version in db.execute(ALIASES, {"name": name}):
             out.setdefault(int(version), []).append(alias)
         return {k: tuple(v) for k, v in out.items()}
 
@@ -510,15 +511,16 @@ class SqlRegistry(Registry):
         at: str | None = None,
     ) -> None:
         db.execute(
-            events.insert().values(
-                name=name,
-                version=version,
-                kind=kind,
-                at=at or iso(now()),
-                actor=actor,
-                reason=reason,
-                details=_dump(details or {}),
-            )
+            INSERT_EVENT,
+            {
+                "name": name,
+                "version": version,
+                "kind": kind,
+                "at": at or iso(now()),
+                "actor": actor,
+                "reason": reason,
+                "details": _dump(details or {}),
+            },
         )
 
 
