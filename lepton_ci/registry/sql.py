@@ -68,17 +68,20 @@ from lepton_ci.registry.tables import files as _files
 
 BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 15
-#: advisory-lock keys: (class, hashtext(model)) per model; one bigint for migrations
+#: advisory-lock keys: (class, hashtext(model)) per model; one bigint for migrations. The
+#: two-int4 and the bigint key spaces never overlap (PostgreSQL's docs, "Advisory Lock
+#: Functions"; src/backend/utils/adt/lockfuncs.c tags them 2 and 1)
 LOCK_CLASS = 0x4C45  # "LE"
 MIGRATION_LOCK = 0x4C455054_4F4E0000  # "LEPTON\0\0"
 _WRITE = "lepton_write"
 
 # Statements are built once: building and keying a Core statement per call would cost more than
 # SQLite takes to run it (and the write statements run while the model's lock is held).
+_LATER = ("version", "image", "image_digest")
 _NAME: BindParameter[str] = bindparam("name")
 _VERSION: BindParameter[int] = bindparam("version")
-_VERSION_COLUMNS = [c.name for c in versions.columns if c.name not in ("version", "image",
-                    "image_digest")]  # fmt: skip
+#: what a registration writes (the version number is computed; the image comes later)
+_VERSION_COLUMNS = [c.name for c in versions.columns if c.name not in _LATER]
 GET = select(versions).where(versions.c.name == _NAME, versions.c.version == _VERSION)
 LIST = select(versions).where(versions.c.name == _NAME).order_by(versions.c.version)
 LATEST = LIST.order_by(None).order_by(versions.c.version.desc()).limit(1)
@@ -562,8 +565,8 @@ def _engine(url: URL) -> Engine:
 
 
 def _sqlite_connect(dbapi: Any, _record: ConnectionPoolEntry) -> None:
-    # SQLAlchemy takes over BEGIN from the sqlite3 module (its SQLite dialect docs, "Serializable
-    # isolation / Savepoints / Transactional DDL": sqlalchemy/dialects/sqlite/pysqlite.py)
+    # SQLAlchemy takes over BEGIN from the sqlite3 module, as its SQLite dialect documents
+    # ("Enabling Non-Legacy SQLite Transactional Modes": sqlalchemy/dialects/sqlite/base.py)
     dbapi.isolation_level = None
     cursor = dbapi.cursor()
     for pragma in (
