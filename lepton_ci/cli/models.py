@@ -26,7 +26,8 @@ def registry_options(func: F) -> F:
         "registry_location",
         default=None,
         envvar="LEPTON_REGISTRY",
-        help="Registry location: SQLite file (backend sqlite) or tracking URI (backend mlflow).",
+        help="Registry location: SQLite file or postgresql://USER@HOST/DB (backend sql; password "
+        "in PGPASSWORD), or tracking URI (backend mlflow).",
     )(func)
     return spec_option(func)
 

@@ -138,3 +138,17 @@ def test_validate_takes_a_database_url_for_shared_and_opens_nothing(
     code, out, err = lepton("validate")
     assert (code, err) == (0, "")  # no "inside the workspace" warning, no connection attempted
     assert "valid" in out
+
+
+def test_the_models_commands_register_and_list_on_postgresql(
+    lepton, make_run, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEPTON_REGISTRY", postgres_url)
+    run = make_run(0.95, commit="feedface00")
+    code, _out, err = lepton("models", "register", "--run-dir", str(run))
+    assert code == 0, err
+    assert "registered digits-cnn version 1" in err
+    code, out, err = lepton("models", "list")
+    assert code == 0, err
+    assert out.splitlines()[1].split()[0] == "1" and "feedface00" in out
+    assert not (tmp_path / ".lepton").exists()  # nothing went to a file
