@@ -152,3 +152,16 @@ def test_the_models_commands_register_and_list_on_postgresql(
     assert code == 0, err
     assert out.splitlines()[1].split()[0] == "1" and "feedface00" in out
     assert not (tmp_path / ".lepton").exists()  # nothing went to a file
+
+
+def test_a_password_on_the_command_line_is_refused_but_the_environment_may_carry_it(
+    lepton, postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_password = postgres_url.replace("lepton@", f"lepton:{postgres_server.password}@")
+    code, out, err = lepton("models", "list", "--registry", with_password)
+    assert code == ExitCode.USAGE and "PGPASSWORD" in err
+    assert postgres_server.password not in out + err
+    monkeypatch.setenv("LEPTON_REGISTRY", with_password)  # a masked CI variable: fine
+    code, out, err = lepton("models", "list")
+    assert code == 0, err
+    assert postgres_server.password not in out + err
