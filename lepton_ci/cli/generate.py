@@ -83,11 +83,12 @@ def validate(spec_path: str) -> None:
     for warning in install_warnings(spec, Path(spec_path).resolve().parent):
         click.echo(f"warning: {warning}", err=True)
     registry = spec.registry
-    if registry.backend == "sqlite" and not registry.shared:
-        from lepton_ci.registry import ENV_OVERRIDE, SHARED_BACKENDS, sqlite_path, workspace_local
+    if registry.sql and not registry.shared:
+        from lepton_ci.registry import ENV_OVERRIDE, SHARED_BACKENDS, sql_location, workspace_local
 
         root = Path(spec_path).resolve().parent
-        if workspace_local(sqlite_path(registry.path, root), root):
+        where = sql_location(registry.path, root)
+        if isinstance(where, Path) and workspace_local(where, root):
             click.echo(
                 f"warning: {spec_path}: registry.path {registry.path!r} is inside the workspace; "
                 f"CI jobs do not share it, so in CI every command that uses the registry fails "

@@ -209,7 +209,7 @@ def report(
 def _champion_metrics(spec_path: str) -> dict[str, float] | None:
     """The champion's metrics from the registry, when the spec and its registry are at hand."""
     from lepton_ci.errors import LeptonError
-    from lepton_ci.registry import open_registry
+    from lepton_ci.registry import is_postgres, open_registry
     from lepton_ci.spec import load_spec
 
     if not Path(spec_path).is_file():
@@ -217,8 +217,8 @@ def _champion_metrics(spec_path: str) -> dict[str, float] | None:
     try:
         spec = load_spec(spec_path)
         root = Path(spec_path).resolve().parent
-        sqlite_file = Path(os.environ.get("LEPTON_REGISTRY") or spec.registry.path)
-        if spec.registry.backend == "sqlite" and not (root / sqlite_file).is_file():
+        location = os.environ.get("LEPTON_REGISTRY") or spec.registry.path
+        if spec.registry.sql and not is_postgres(location) and not (root / location).is_file():
             return None  # no registry yet: nothing to compare with (and none is created)
         with open_registry(spec, root) as registry:
             champion = registry.champion(spec.model_name)

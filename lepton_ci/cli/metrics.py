@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lepton_ci.cli.options import run_dir_option, spec_option
+from lepton_ci.cli.options import registry_option, run_dir_option, spec_option
 
 
 @click.group("metrics")
@@ -15,12 +15,9 @@ def metrics() -> None:
 @metrics.command("push")
 @spec_option
 @run_dir_option
-@click.option(
-    "--registry",
-    "registry_location",
-    default=None,
-    envvar="LEPTON_REGISTRY",
-    help="Registry location (SQLite file or MLflow tracking URI), overriding the spec.",
+@registry_option(
+    "Registry location (SQLite file, postgresql:// URL or MLflow tracking URI), overriding the "
+    "spec."
 )
 @click.option(
     "--environment",

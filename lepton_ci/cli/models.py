@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lepton_ci.cli.options import run_dir_option, spec_option
+from lepton_ci.cli.options import registry_option, run_dir_option, spec_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,12 +21,9 @@ def registry_options(func: F) -> F:
         default=None,
         help="Model name in the registry. Default: the spec's project.model.",
     )(func)
-    func = click.option(
-        "--registry",
-        "registry_location",
-        default=None,
-        envvar="LEPTON_REGISTRY",
-        help="Registry location: SQLite file (backend sqlite) or tracking URI (backend mlflow).",
+    func = registry_option(
+        "Registry location: SQLite file or postgresql://USER@HOST/DB (backend sql; password "
+        "in PGPASSWORD), or tracking URI (backend mlflow)."
     )(func)
     return spec_option(func)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,3 +34,33 @@ def run_dir_option(func: F) -> F:
         type=click.Path(file_okay=False),
         help="Directory steps read and write (handed between CI jobs).",
     )(func)
+
+
+def registry_option(help: str) -> Callable[[F], F]:
+    """``--registry LOCATION`` (env ``LEPTON_REGISTRY``); a password in it is refused on the
+    command line (every user of the machine sees argv) but allowed from the environment."""
+    return click.option(
+        "--registry",
+        "registry_location",
+        default=None,
+        envvar="LEPTON_REGISTRY",
+        callback=_no_password_in_argv,
+        help=help,
+    )
+
+
+def _no_password_in_argv(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from urllib.parse import urlsplit
+
+    if not value or ctx.get_parameter_source(str(param.name)) is not ParameterSource.COMMANDLINE:
+        return value
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return value
+    if password is not None:
+        raise click.BadParameter(
+            "a password on the command line is visible to every process on the machine; "
+            "leave it out of the URL and set PGPASSWORD (or use ~/.pgpass)"
+        )
+    return value

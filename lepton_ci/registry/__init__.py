@@ -1,7 +1,8 @@
 """Model registry: versions, aliases, images, deployments and metrics of each model.
 
-``open_registry(spec)`` returns the backend the spec names (``registry.backend``): an embedded
-SQLite file (default) or an MLflow tracking/registry server. Both implement :class:`Registry`.
+``open_registry(spec)`` returns the backend the spec names (``registry.backend``): the SQL
+registry (default; an embedded SQLite file or a PostgreSQL database) or an MLflow
+tracking/registry server. Both implement :class:`Registry`.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ __all__ = [
 ENV_OVERRIDE = "LEPTON_REGISTRY"
 #: set by GitLab (``CI``, ``GITLAB_CI``), Jenkins (``JENKINS_URL``) and most other CI systems
 CI_VARIABLES = ("CI", "GITLAB_CI", "JENKINS_URL")
-SQLITE_LOCATIONS = "a file path or sqlite:///PATH"
+SQL_LOCATIONS = "a file path, sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB"
 SHARED_BACKENDS = (
-    "MLflow (registry: {backend: mlflow, tracking_uri: https://...}), or a SQLite file on a host "
-    "path every job sees (LEPTON_REGISTRY=/var/lib/lepton-ci/registry.db, or registry.path with "
-    "registry.shared: true)"
+    "PostgreSQL (LEPTON_REGISTRY=postgresql://lepton@db.example.com/lepton, password in "
+    "PGPASSWORD), MLflow (registry: {backend: mlflow, tracking_uri: https://...}), or a SQLite "
+    "file on a host path every job sees (LEPTON_REGISTRY=/var/lib/lepton-ci/registry.db, or "
+    "registry.path with registry.shared: true)"
 )
+#: URL schemes of PostgreSQL (libpq's two spellings, and SQLAlchemy's with the driver named)
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -68,16 +72,28 @@ def in_ci() -> str | None:
     return next((v for v in CI_VARIABLES if os.environ.get(v)), None)
 
 
+def is_postgres(location: str) -> bool:
+    """``location`` is a PostgreSQL URL (``postgresql://…``)."""
+    match = _SCHEME.match(location)
+    return match is not None and match.group(1).lower() in POSTGRES_SCHEMES
+
+
+def sql_location(location: str, root: Path) -> Path | str:
+    """The SQLite file (a Path) or the PostgreSQL URL (a str) a location names."""
+    return location if is_postgres(location) else sqlite_path(location, root)
+
+
 def sqlite_path(location: str, root: Path) -> Path:
     """The SQLite file a location names; any other URL is refused, naming what is served."""
     match = _SCHEME.match(location)
     if match:
         if match.group(1).lower() != "sqlite":
             raise UnservedLocation(
-                f"registry location {redact(location)!r}: the sqlite backend does not serve "
-                f"{match.group(1)}:// URLs (it serves {SQLITE_LOCATIONS})",
-                hint="supported: a file path, sqlite:///PATH, or registry.backend: mlflow with "
-                "an MLflow tracking URI (http://, https://, sqlite:///, file:)",
+                f"registry location {redact(location)!r}: the sql backend does not serve "
+                f"{match.group(1)}:// URLs (it serves {SQL_LOCATIONS})",
+                hint="supported: a file path, sqlite:///PATH, postgresql://USER@HOST/DB, or "
+                "registry.backend: mlflow with an MLflow tracking URI (http://, https://, "
+                "sqlite:///, file:)",
             )
         # SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute/path.db
         location = location[match.end() :].removeprefix("/")
@@ -100,10 +116,10 @@ def check_shared(spec: Spec, root: Path, location: str | None) -> None:
     """In CI, refuse a registry file inside the workspace unless the spec says it is shared."""
     variable = in_ci()
     config = spec.registry
-    if variable is None or config.backend != "sqlite" or config.shared:
+    if variable is None or not config.sql or config.shared:
         return
-    path = sqlite_path(location or config.path, root)
-    if workspace_local(path, root):
+    path = sql_location(location or config.path, root)
+    if isinstance(path, Path) and workspace_local(path, root):
         raise WorkspaceRegistryInCI(
             f"the model registry {path} is inside the workspace, and this is CI ({variable} is "
             "set): each job would start with an empty registry, so champion gates would compare "
@@ -127,8 +143,9 @@ def open_registry(spec: Spec, root: Path = Path("."), location: str | None = Non
     """Open the registry the spec configures.
 
     ``location`` (CLI ``--registry``), else env ``LEPTON_REGISTRY``, overrides where it lives:
-    the SQLite file for backend ``sqlite`` (a path, relative to ``root``, the repo root, or
-    ``sqlite:///PATH``; other URLs are refused) or the tracking URI for backend ``mlflow``.
+    the database for backend ``sql`` (alias ``sqlite``): a SQLite file (a path, relative to
+    ``root``, the repo root, or ``sqlite:///PATH``) or a ``postgresql://`` URL; other URLs are
+    refused. For backend ``mlflow`` it is the tracking URI.
     In CI a SQLite file inside the workspace is refused unless ``registry.shared`` is true.
     """
     override = location or os.environ.get(ENV_OVERRIDE) or None
@@ -139,8 +156,8 @@ def open_registry(spec: Spec, root: Path = Path("."), location: str | None = Non
         uri = override or config.tracking_uri
         assert uri is not None  # the spec validator requires it
         return MlflowRegistry(uri)
-    from lepton_ci.registry.sqlite import SqliteRegistry
+    from lepton_ci.registry.sql import SqlRegistry
 
-    path = sqlite_path(override or config.path, root)
+    where = sql_location(override or config.path, root)
     check_shared(spec, root, override)
-    return SqliteRegistry(path)
+    return SqlRegistry(where)

@@ -333,8 +333,16 @@ class MetricsSpec(_Model):
 
 
 class RegistrySpec(_Model):
-    backend: Literal["sqlite", "mlflow"] = "sqlite"
-    path: str = Field(".lepton/registry.db", description="SQLite file (backend: sqlite).")
+    backend: Literal["sql", "sqlite", "mlflow"] = Field(
+        "sqlite",
+        description="`sql` (alias `sqlite`, the default): a SQLite file or a PostgreSQL "
+        "database; `mlflow`: an MLflow server.",
+    )
+    path: str = Field(
+        ".lepton/registry.db",
+        description="backend sql: a SQLite file, sqlite:///PATH, or "
+        "postgresql://USER@HOST[:PORT]/DB (the password goes in PGPASSWORD, never here).",
+    )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (backend: mlflow).")
     shared: bool = Field(
         False,
@@ -365,11 +373,26 @@ class RegistrySpec(_Model):
             )
         return value
 
+    @property
+    def sql(self) -> bool:
+        """The SQL backend (SQLite or PostgreSQL) serves this registry."""
+        return self.backend in ("sql", "sqlite")
+
     @model_validator(mode="after")
     def _mlflow_uri(self) -> RegistrySpec:
         if self.backend == "mlflow" and not self.tracking_uri:
             raise ValueError("backend `mlflow` needs `tracking_uri`")
         return self
+
+    @field_validator("path")
+    @classmethod
+    def _no_password(cls, path: str) -> str:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", path):
+            raise ValueError(
+                "a password in registry.path would be committed with lepton.yaml; "
+                "remove it and set PGPASSWORD (a masked CI variable / credential) instead"
+            )
+        return path
 
 
 class AgentSpec(_Model):

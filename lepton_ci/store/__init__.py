@@ -121,12 +121,13 @@ def store_location(spec: Spec, root: Path, registry_location: str | None = None)
             return configured
         path = Path(configured)
         return str(path if path.is_absolute() else Path(root) / path)
-    if spec.registry.backend == "sqlite":
+    if spec.registry.backend in ("sqlite", "sql"):
         from lepton_ci.registry import ENV_OVERRIDE as REGISTRY_ENV
-        from lepton_ci.registry import sqlite_path
+        from lepton_ci.registry import is_postgres, sqlite_path
 
         where = registry_location or os.environ.get(REGISTRY_ENV) or spec.registry.path
-        return str(sqlite_path(where, Path(root)).parent / "artifacts")
+        if not is_postgres(where):  # a PostgreSQL registry has no directory to sit beside
+            return str(sqlite_path(where, Path(root)).parent / "artifacts")
     return str(Path(root) / ".lepton" / "artifacts")
 
 

@@ -1,4 +1,5 @@
-"""The CLI starts fast: --help and the generator import no torch, docker, mlflow, kubernetes."""
+"""The CLI starts fast: --help and the generator import no torch, docker, mlflow, kubernetes,
+sqlalchemy."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ HEAVY = (
     "gitlab",
     "uvicorn",
     "matplotlib",
+    "sqlalchemy",
+    "psycopg",
 )
 
 PROBE = """

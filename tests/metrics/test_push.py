@@ -13,7 +13,7 @@ import pytest
 
 from lepton_ci.errors import ExitCode
 from lepton_ci.metrics.retry import Permanent, with_retries
-from lepton_ci.registry.sqlite import SqliteRegistry
+from lepton_ci.registry.sql import SqlRegistry
 
 from .conftest import free_port, scrape
 
@@ -22,7 +22,7 @@ CANARY = "canary-Pw-7f3a91"
 
 def register_versions(root: Path, count: int) -> None:
     """What `models register` left in the project's registry: ``count`` versions."""
-    with SqliteRegistry(root / ".lepton" / "registry.db") as reg:
+    with SqlRegistry(root / ".lepton" / "registry.db") as reg:
         for n in range(count):
             reg.register(
                 "digits-cnn",
@@ -79,7 +79,7 @@ def test_metrics_reach_the_pushgateway_grouped_by_project_version_sha_and_env(
     assert "sent" in err and "pushgateway" in err
 
     # and always in the registry, on the registered version
-    with SqliteRegistry(tmp_path / ".lepton" / "registry.db") as reg:
+    with SqlRegistry(tmp_path / ".lepton" / "registry.db") as reg:
         logged = reg.logged_metrics("digits-cnn", 4)
     assert logged["evaluate"]["accuracy"] == 0.95
     assert logged["timing"]["train_seconds"] == 12.5
@@ -101,7 +101,7 @@ def test_a_run_that_failed_its_gates_still_pushes_what_exists(
         if n == "lepton_gate_passed" and lab.get("git_sha") == "badbad"
     ]
     assert gates == [("accuracy >= 0.9", 0.0)]
-    with SqliteRegistry(tmp_path / ".lepton" / "registry.db") as reg:
+    with SqlRegistry(tmp_path / ".lepton" / "registry.db") as reg:
         assert reg.logged_metrics("digits-cnn", None, "evaluate")["evaluate"]["accuracy"] == 0.42
 
 
@@ -120,7 +120,7 @@ def test_an_unreachable_gateway_warns_with_what_was_not_sent_unless_strict(
     assert f"not sent to pushgateway {dead}" in err
     assert "evaluate/accuracy" in err and "timing/train_seconds" in err
     assert CANARY not in out + err
-    with SqliteRegistry(tmp_path / ".lepton" / "registry.db") as reg:  # the registry got them
+    with SqlRegistry(tmp_path / ".lepton" / "registry.db") as reg:  # the registry got them
         assert reg.logged_metrics("digits-cnn", 1)["evaluate"]["accuracy"] == 0.95
 
     code, out, err = lepton(

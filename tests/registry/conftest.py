@@ -1,4 +1,4 @@
-"""Fixtures: a spec, a registry file and run directories as the train/evaluate steps leave them."""
+"""Fixtures: a spec, a registry on each backend and run directories as train/evaluate leave them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from lepton_ci.registry import Registry, open_registry
 from lepton_ci.spec.loader import parse_spec
+from tests.services import PostgresServer, postgres_server  # noqa: F401
 
 SPEC = """\
 version: 1
@@ -112,15 +113,34 @@ def mlflow_spec(uri: str):
     return parse_spec(text, "lepton.yaml")
 
 
-@pytest.fixture(params=["sqlite", "mlflow"])
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> str:  # noqa: F811
+    """A fresh database of this test's own on the session's PostgreSQL server (no password)."""
+    return postgres_server.create_database(
+        "t_" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mlflow"])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     """Each backend in turn: the contract is the same."""
+    location = None
     if request.param == "mlflow":
         spec = mlflow_spec(request.getfixturevalue("mlflow_uri"))
     else:
         spec = parse_spec(SPEC, "lepton.yaml")
-    with open_registry(spec, tmp_path) as reg:
+    if request.param == "postgresql":
+        location = request.getfixturevalue("postgres_url")
+    with open_registry(spec, tmp_path, location) as reg:
         yield reg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a SQL registry lives, on each dialect: a sqlite:/// URL or a postgresql:// URL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'registry.db'}"
 
 
 @pytest.fixture

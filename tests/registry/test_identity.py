@@ -15,7 +15,7 @@ import pytest
 from lepton_ci.errors import ExitCode
 from lepton_ci.identity import identity_digest
 from lepton_ci.registry import UnservedLocation, open_registry
-from lepton_ci.registry.sqlite import SqliteRegistry
+from lepton_ci.registry.sql import SqlRegistry
 from lepton_ci.registry.steps import register_run
 from lepton_ci.spec.loader import parse_spec
 
@@ -38,7 +38,7 @@ def test_a_rerun_that_hit_the_step_cache_registers_no_new_version(
     tmp_path: Path, make_run: RunDir
 ) -> None:
     run = make_run(0.95)
-    with SqliteRegistry(tmp_path / "r.db") as reg:
+    with SqlRegistry(tmp_path / "r.db") as reg:
         first = register_run(reg, run, model="digits-cnn")
         _rerun_with_cache_hit(run)
         again = register_run(reg, run, model="digits-cnn")
@@ -63,7 +63,7 @@ def test_an_artifact_registered_before_another_one_keeps_its_version(
     tmp_path: Path, make_run: RunDir
 ) -> None:
     a, b = make_run(0.95, commit="aaaa"), make_run(0.96, commit="bbbb")
-    with SqliteRegistry(tmp_path / "r.db") as reg:
+    with SqlRegistry(tmp_path / "r.db") as reg:
         assert register_run(reg, a, model="digits-cnn").version.version == 1
         assert register_run(reg, b, model="digits-cnn").version.version == 2
         again = register_run(reg, a, model="digits-cnn")  # A's pipeline retried late
@@ -73,7 +73,7 @@ def test_an_artifact_registered_before_another_one_keeps_its_version(
 
 
 def test_the_database_itself_refuses_a_second_row_for_one_artifact(tmp_path: Path) -> None:
-    with SqliteRegistry(tmp_path / "r.db") as reg:
+    with SqlRegistry(tmp_path / "r.db") as reg:
         ev = evaluation(0.95)
         reg.register(
             "m",
@@ -118,12 +118,14 @@ ARTIFACTS = 5
 WORKERS = 6
 
 
-def _register_all(path: str, worker: int, start: multiprocessing.synchronize.Event) -> list[int]:
+def _register_all(
+    location: str, worker: int, start: multiprocessing.synchronize.Event
+) -> list[int]:
     start.wait()
     order = list(range(ARTIFACTS))
     order = order[worker % ARTIFACTS :] + order[: worker % ARTIFACTS]
     out = []
-    with SqliteRegistry(Path(path)) as reg:
+    with SqlRegistry(location) as reg:
         for i in order:
             ev = evaluation(0.95)
             mv = reg.register(
@@ -141,8 +143,8 @@ def _register_all(path: str, worker: int, start: multiprocessing.synchronize.Eve
     return out
 
 
-def _one_version_per_artifact(path: Path) -> None:
-    with SqliteRegistry(path) as reg:
+def _one_version_per_artifact(location: str) -> None:
+    with SqlRegistry(location) as reg:
         stored = reg.list("digits-cnn")
         assert sorted(v.git_sha for v in stored) == [f"artifact-{i}" for i in range(ARTIFACTS)]
         assert [v.version for v in stored] == list(range(1, ARTIFACTS + 1))
@@ -154,16 +156,14 @@ def _one_version_per_artifact(path: Path) -> None:
 
 @pytest.mark.slow
 def test_concurrent_registrations_of_the_same_artifacts_give_one_version_each(
-    tmp_path: Path,
+    sql_location: str,
 ) -> None:
-    path = tmp_path / "registry.db"
+    path = sql_location
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters, like separate CI jobs
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(WORKERS) as pool:
-            pending = [
-                pool.apply_async(_register_all, (str(path), w, start)) for w in range(WORKERS)
-            ]
+            pending = [pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)]
             start.set()
             results = [p.get(timeout=120) for p in pending]
     by_artifact = [
@@ -175,14 +175,14 @@ def test_concurrent_registrations_of_the_same_artifacts_give_one_version_each(
 
 
 @pytest.mark.slow
-def test_rerunning_kill_interrupted_registrations_gives_one_version_each(tmp_path: Path) -> None:
-    path = tmp_path / "registry.db"
+def test_rerunning_kill_interrupted_registrations_gives_one_version_each(
+    sql_location: str,
+) -> None:
+    path = sql_location
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         start = manager.Event()
-        victims = [
-            ctx.Process(target=_register_all, args=(str(path), w, start)) for w in range(WORKERS)
-        ]
+        victims = [ctx.Process(target=_register_all, args=(path, w, start)) for w in range(WORKERS)]
         for p in victims:
             p.start()
         start.set()
@@ -194,17 +194,15 @@ def test_rerunning_kill_interrupted_registrations_gives_one_version_each(tmp_pat
             p.join(timeout=60)
         # the retried jobs run to completion
         with ctx.Pool(WORKERS) as pool:
-            pending = [
-                pool.apply_async(_register_all, (str(path), w, start)) for w in range(WORKERS)
-            ]
+            pending = [pool.apply_async(_register_all, (path, w, start)) for w in range(WORKERS)]
             [p.get(timeout=120) for p in pending]
     _one_version_per_artifact(path)
 
 
 @pytest.mark.parametrize(
-    "location", ["postgresql://lepton@db.internal/registry", "mysql://x/y", "https://mlflow:5000"]
+    "location", ["mysql://lepton@db.internal/registry", "mssql://x/y", "https://mlflow:5000"]
 )
-def test_a_location_the_sqlite_backend_does_not_serve_is_refused(
+def test_a_location_the_sql_backend_does_not_serve_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, location: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -225,12 +223,13 @@ def test_a_sqlite_url_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_a_registry_with_duplicates_from_an_older_lepton_ci_upgrades_in_place(
     tmp_path: Path,
 ) -> None:
-    from lepton_ci.registry.schema import MIGRATIONS
+    from lepton_ci.registry.schema import MIGRATIONS, TYPES
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
     db.executescript(
-        MIGRATIONS[0] + ";CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        MIGRATIONS[0].format(**TYPES["sqlite"])
+        + ";CREATE TABLE schema_version (version INTEGER NOT NULL);"
         "INSERT INTO schema_version VALUES (1);"
     )
     for version in (1, 2):  # what the old read-then-write race left behind
@@ -242,7 +241,7 @@ def test_a_registry_with_duplicates_from_an_older_lepton_ci_upgrades_in_place(
         )
     db.commit()
     db.close()
-    with SqliteRegistry(path) as reg:
+    with SqlRegistry(path) as reg:
         assert [v.version for v in reg.list("m")] == [1, 2]  # nothing deleted
         again, created = reg.register_artifact(
             "m",
