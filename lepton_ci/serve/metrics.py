@@ -10,21 +10,28 @@ Names (alert rules and dashboards rely on them):
   lepton_model_info{model,version,manifest_digest}       gauge = 1
   lepton_model_created_timestamp_seconds                 gauge    (manifest created_at; staleness)
   lepton_model_loaded_timestamp_seconds                  gauge
+  process_cpu_seconds_total, process_resident_memory_bytes, ...  (ProcessCollector)
+  lepton_cgroup_*                                        (in a container: serve/resources.py)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ServeMetrics:
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    def __init__(self, cgroup_root: Path | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+
+        from lepton_ci.serve.resources import CGROUP_ROOT, CgroupCollector
 
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
+        r.register(CgroupCollector(cgroup_root or CGROUP_ROOT))
         self.requests = Counter(
             "lepton_http_requests",
             "HTTP requests by route, method and status.",
