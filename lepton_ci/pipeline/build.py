@@ -194,7 +194,11 @@ def _deploy_job(
     layout: RunLayout,
 ) -> Job:
     approval = (
-        Approval(message=f"Deploy to {env.name}?", approvers=tuple(env.approvers))
+        Approval(
+            message=f"Deploy to {env.name}?",
+            approvers=tuple(env.approvers),
+            timeout_hours=env.approval_timeout_hours,
+        )
         if env.approval
         else None
     )

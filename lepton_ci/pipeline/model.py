@@ -85,6 +85,7 @@ class Approval:
 
     message: str
     approvers: tuple[str, ...] = ()
+    timeout_hours: int = 168  # how long the approval waits, on its own clock
 
 
 @dataclass(frozen=True)

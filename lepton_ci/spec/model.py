@@ -246,6 +246,11 @@ class EnvironmentSpec(_Model):
     approvers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,100}$")]] = Field(
         default_factory=list, description="Jenkins users/groups allowed to approve."
     )
+    approval_timeout_hours: Annotated[int, Field(ge=1, le=720)] = Field(
+        168,
+        description="How long an approval waits before the deployment is given up (Jenkins "
+        "`input`, outside every other time limit); default 7 days.",
+    )
     tier: Literal["production", "staging", "testing", "development", "other"] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
