@@ -398,7 +398,11 @@ class CISpec(_Model):
     gitlab_project: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$")] = Field(
         "lepton-ci/lepton-ci", description="GitLab project that hosts our components/templates."
     )
-    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 120
+    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = Field(
+        120,
+        description="Time limit of each job without its own (`train/evaluate.timeout_minutes`); "
+        "an approval's wait has its own (`approval_timeout_hours`).",
+    )
     keep_builds: Annotated[int, Field(ge=1, le=10000)] = 30
     retry: Annotated[int, Field(ge=0, le=2)] = Field(
         1, description="Retries of a job after a runner/agent failure (not after a failing step)."
