@@ -207,7 +207,7 @@ class Pipeline:
     default_branch: str
     run_dir: str
     schedule: Schedule | None
-    timeout_minutes: int
+    timeout_minutes: int  # each job's limit unless it has its own; never an approval's wait
     keep_builds: int
     retry: int
     agent: Agent  # default agent

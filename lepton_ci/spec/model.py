@@ -248,8 +248,8 @@ class EnvironmentSpec(_Model):
     )
     approval_timeout_hours: Annotated[int, Field(ge=1, le=720)] = Field(
         168,
-        description="How long an approval waits before the deployment is given up (Jenkins "
-        "`input`, outside every other time limit); default 7 days.",
+        description="Hours (1 to 720) an approval waits before the deployment is given up "
+        "(Jenkins `input`, inside no other time limit); default 7 days.",
     )
     tier: Literal["production", "staging", "testing", "development", "other"] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None
