@@ -22,10 +22,12 @@ void call(Map config = [:]) {
 
     pipeline {
         agent none
+        // No pipeline-wide timeout: it would count an approval's wait too (ModelInterpreter wraps every
+        // stage in the pipeline options); each stage has its own (onAgent). No disableConcurrentBuilds:
+        // a waiting approval would hold back every later build; deploys take their environment's lock
+        // and pass milestones instead (deployTo).
         options {
-            timeout(time: cfg.timeoutMinutes as int, unit: 'MINUTES')
             buildDiscarder(logRotator(numToKeepStr: cfg.keepBuilds as String))
-            disableConcurrentBuilds()
             timestamps()
         }
         triggers {
@@ -73,8 +75,10 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'register', 'register', null) {
-                            leptonRegister(common(cfg, 'register', false) + [promote: cfg.promoteOnRegister as boolean])
+                        inLock(cfg.registerResource as String) {
+                            onAgent(cfg, layout, 'register', 'register', null) {
+                                leptonRegister(common(cfg, 'register', false) + [promote: cfg.promoteOnRegister as boolean])
+                            }
                         }
                     }
                 }
@@ -132,8 +136,10 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         String previous = null
-                        for (Map environment in cfg.environments) {
-                            deployTo(cfg, layout, environment, previous)
+                        List<Map> ordinals = LeptonStages.milestones(cfg.environments as List)
+                        for (int i = 0; i < cfg.environments.size(); i++) {
+                            Map environment = cfg.environments[i] as Map
+                            deployTo(cfg, layout, environment, previous, ordinals[i])
                             previous = 'deploy-' + environment.name
                         }
                     }
@@ -172,31 +178,56 @@ Map common(Map cfg, String job, boolean userCode) {
     return out
 }
 
-/** One deployment: its own stage, the approval (no executor held), then the deploy on an agent. */
-void deployTo(Map cfg, Map<String, String> layout, Map environment, String previous) {
+/**
+ * One deployment: its own stage; the approval, bounded by its own `timeout` only and holding no
+ * executor; a milestone (approving a newer build aborts older ones waiting there); then, under the
+ * environment's lock (taken before any agent), a milestone that aborts this build if a newer one
+ * already deployed here, and the deploy on an agent. The milestones sit outside onAgent's `retry`:
+ * passing an explicit ordinal twice aborts the build (MilestoneStepExecution.getNextOrdinal,
+ * jenkinsci/pipeline-milestone-step-plugin). `ordinals`: [approved:, deploy:] (LeptonStages.milestones).
+ */
+void deployTo(Map cfg, Map<String, String> layout, Map environment, String previous, Map ordinals) {
     String job = 'deploy-' + environment.name
     if (currentBuild.currentResult != 'SUCCESS') {
         return  // an earlier deployment failed: later environments keep their version
     }
     stage(LeptonStages.title('deploy', environment.name as String)) {
-        withEnv(['LEPTON_JOB=' + job]) {
-            if (environment.approval) {
+        if (environment.approval) {
+            withEnv(['LEPTON_JOB=' + job]) {
                 Map ask = [message: 'Deploy to ' + environment.name + '?', ok: 'Deploy']
                 if (environment.approvers) {
                     ask.submitter = (environment.approvers as List).join(',')
                 }
-                input(ask)
+                timeout(time: (environment.approvalTimeoutHours ?: LeptonConfig.APPROVAL_TIMEOUT_HOURS) as int,
+                        unit: 'HOURS') {
+                    input(ask)
+                }
+                milestone(ordinal: ordinals.approved as int, label: 'approved ' + environment.name)
             }
         }
-        onAgent(cfg, layout, job, 'deploy', previous) {
-            leptonDeploy(common(cfg, job, environment.target == 'local') + [
-                env: environment.name,
-                target: environment.target ?: 'docker',
-                promote: environment.promote as boolean,
-                registryCredentials: cfg.credentials.registry,
-                kubeconfigCredentials: cfg.credentials.kubeconfig,
-            ])
+        inLock(environment.resource as String ?: 'lepton-deploy-' + environment.name) {
+            milestone(ordinal: ordinals.deploy as int, label: 'Deploy ' + environment.name)
+            onAgent(cfg, layout, job, 'deploy', previous) {
+                leptonDeploy(common(cfg, job, environment.target == 'local') + [
+                    env: environment.name,
+                    target: environment.target ?: 'docker',
+                    promote: environment.promote as boolean,
+                    registryCredentials: cfg.credentials.registry,
+                    kubeconfigCredentials: cfg.credentials.kubeconfig,
+                ])
+            }
         }
+    }
+}
+
+/** `body` holding the Lockable Resources lock `resource` (created on first use); null: no lock. */
+void inLock(String resource, Closure body) {
+    if (resource) {
+        lock(resource: resource) {
+            body()
+        }
+    } else {
+        body()
     }
 }
 

@@ -165,7 +165,11 @@ def _job(
             Environment(env.name, env.effective_tier, env.url, env.target) if env else None
         ),
         approval=(
-            Approval(message=f"Deploy to {env.name}?", approvers=tuple(env.approvers))
+            Approval(
+                message=f"Deploy to {env.name}?",
+                approvers=tuple(env.approvers),
+                timeout_hours=env.approval_timeout_hours,
+            )
             if env and env.approval
             else None
         ),

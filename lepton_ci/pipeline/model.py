@@ -90,6 +90,7 @@ class Approval:
 
     message: str
     approvers: tuple[str, ...] = ()
+    timeout_hours: int = 168  # how long the approval waits, on its own clock
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ class Pipeline:
     default_branch: str
     run_dir: str
     schedule: Schedule | None
-    timeout_minutes: int
+    timeout_minutes: int  # each job's limit unless it has its own; never an approval's wait
     keep_builds: int
     retry: int
     agent: Agent  # default agent

@@ -33,8 +33,13 @@ The shared library's LeptonRunner uses the same path."""
 
 @dataclass(frozen=True)
 class StageView:
-    """What a stage template needs beyond the job itself: the stashes handed between agents
-    and the release-tag regex (``tag pattern: ..., comparator: 'REGEXP'``; None: no tag builds).
+    """What a stage template needs beyond the job itself: the stashes handed between agents,
+    the release-tag regex (``tag pattern: ..., comparator: 'REGEXP'``; None: no tag builds),
+    the stage's own time limit, and for a deploy the ordinals of its milestones.
+
+    ``approval_milestone`` is passed right after the approval, ``milestone`` inside the
+    environment's ``lock`` right before the deploy (None: no such milestone). Ordinals are fixed
+    per position in the file, so every build of a job compares the same points.
     """
 
     job: Job
@@ -43,6 +48,9 @@ class StageView:
     unstash: tuple[str, ...]
     tag_pattern: str | None = None
     setup: tuple[Command, ...] = ()
+    timeout_minutes: int = 0
+    milestone: int | None = None
+    approval_milestone: int | None = None
 
 
 def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
@@ -91,6 +99,7 @@ def artifact_includes(paths: tuple[str, ...]) -> str:
 
 def stage_views(pipeline: Pipeline) -> list[StageView]:
     by_name = {job.name: job for job in pipeline.jobs}
+    ordinals = milestone_ordinals(pipeline)
     return [
         StageView(
             job=job,
@@ -99,9 +108,33 @@ def stage_views(pipeline: Pipeline) -> list[StageView]:
             unstash=tuple(stash_name(by_name[n]) for n in job.needs if by_name[n].artifacts),
             tag_pattern=tag_regex(job.rule.tags) if job.rule.tags is not None else None,
             setup=pipeline.setup(job),
+            timeout_minutes=job.timeout_minutes or pipeline.timeout_minutes,
+            milestone=ordinals.get(job.name),
+            approval_milestone=ordinals.get(approval_point(job)),
         )
         for job in pipeline.jobs
     ]
+
+
+def approval_point(job: Job) -> str:
+    """The key of a job's approval in ``milestone_ordinals``."""
+    return f"{job.name}:approved"
+
+
+def milestone_ordinals(pipeline: Pipeline) -> dict[str, int]:
+    """Milestone ordinals, in pipeline order: per deploy, its approval (if any), then the deploy.
+
+    pipeline-milestone-step aborts a build that reaches a milestone a newer build of the same job
+    already passed, so an older build never deploys after a newer one. The library numbers its
+    milestones the same way (``LeptonStages.milestones``).
+    """
+    points = [
+        point
+        for job in pipeline.jobs
+        if job.step == "deploy"
+        for point in ((approval_point(job),) if job.approval else ()) + (job.name,)
+    ]
+    return {point: i for i, point in enumerate(points, start=1)}
 
 
 def release_tags(pipeline: Pipeline) -> str | None:
@@ -166,6 +199,7 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
             **{kind: _credential_id(pipeline, kind) for kind in CREDENTIAL_VARIABLES}
         ),
         "promoteOnRegister": "register" in jobs and jobs["register"].promotes,
+        "registerResource": jobs["register"].resource_group if "register" in jobs else None,
         "environments": [
             {
                 "name": job.environment.name if job.environment else job.name,
@@ -173,6 +207,8 @@ def library_config(pipeline: Pipeline) -> dict[str, Any]:
                 "approval": job.approval is not None,
                 "approvers": list(job.approval.approvers) if job.approval else [],
                 "promote": job.promotes,
+                "approvalTimeoutHours": job.approval.timeout_hours if job.approval else None,
+                "resource": job.resource_group,
             }
             for job in deploys
         ],

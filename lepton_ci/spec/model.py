@@ -268,6 +268,11 @@ class EnvironmentSpec(_Model):
         description="Who approves: Jenkins users/groups (any one); GitLab usernames or group "
         "paths, each one approval (`lepton-ci gitlab protect`).",
     )
+    approval_timeout_hours: Annotated[int, Field(ge=1, le=720)] = Field(
+        168,
+        description="Hours (1 to 720) an approval waits before the deployment is given up "
+        "(Jenkins `input`, inside no other time limit); default 7 days.",
+    )
     tier: Literal["production", "staging", "testing", "development", "other"] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s'\"`$\\]+$")] | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
@@ -463,7 +468,11 @@ class CISpec(_Model):
     gitlab_project: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+$")] = Field(
         "lepton-ci/lepton-ci", description="GitLab project that hosts our components/templates."
     )
-    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 120
+    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = Field(
+        120,
+        description="Time limit of each job without its own (`train/evaluate.timeout_minutes`); "
+        "an approval's wait has its own (`approval_timeout_hours`).",
+    )
     keep_builds: Annotated[int, Field(ge=1, le=10000)] = 30
     retry: Annotated[int, Field(ge=0, le=2)] = Field(
         1, description="Retries of a job after a runner/agent failure (not after a failing step)."

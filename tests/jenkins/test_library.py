@@ -65,6 +65,8 @@ MISTAKES = {
         "leptonPipeline.environments: unknown config key 'aproval'; allowed: name, target",
     "leptonPipeline(install: false, retry: 3)":
         "leptonPipeline: config key 'retry' must be an integer from 0 to 2; got '3'",
+    "leptonPipeline(install: false, environments: [[name: 'prod', approvalTimeoutHours: 0]])":
+        "leptonPipeline.environments: config key 'approvalTimeoutHours' must be an integer from 1",
 }  # fmt: skip
 
 

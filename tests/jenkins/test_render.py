@@ -17,17 +17,30 @@ def camel(step: str) -> str:
     return "lepton" + "".join(part.capitalize() for part in step.split("-"))
 
 
-def test_standalone_has_one_stage_per_job_in_model_order() -> None:
+def test_standalone_has_one_stage_per_job_in_model_order_and_one_per_approval() -> None:
     r = rendered("full", "standalone")
     titles = re.findall(r"^        stage\('([^']*)'\)", r.text, flags=re.M)
-    assert titles == [job.title for job in r.pipeline.jobs]
+    approvals = {"Deploy production": ["Approve production"]}
+    assert titles == [
+        t for job in r.pipeline.jobs for t in [*approvals.get(job.title, []), job.title]
+    ]
+
+
+def test_every_stage_has_its_own_time_limit_and_the_pipeline_none() -> None:
+    r = rendered("full", "standalone")
+    head = r.text[: r.text.index("stages {")]
+    assert "timeout(" not in head
+    limits = re.findall(r"timeout\(time: (\d+), unit: '(\w+)'\)", r.text)
+    # train 60, evaluate 15, the approval 7 days, every other stage ci.timeout_minutes
+    assert limits == [("60", "MINUTES"), ("15", "MINUTES")] + [("120", "MINUTES")] * 4 + [
+        ("168", "HOURS"), ("120", "MINUTES"), ("120", "MINUTES")]  # fmt: skip
 
 
 def test_standalone_declares_options_and_retraining_trigger() -> None:
     text = rendered("full", "standalone").text
-    assert "timeout(time: 120, unit: 'MINUTES')" in text
     assert "buildDiscarder(logRotator(numToKeepStr: '30'))" in text
-    assert "disableConcurrentBuilds()" in text
+    # builds may overlap: a waiting approval must not hold back later builds (lock + milestone)
+    assert "disableConcurrentBuilds(" not in text
     assert "cron(env.BRANCH_NAME == 'main' ? 'TZ=UTC\\n0 3 * * 1' : '')" in text
 
 
@@ -37,8 +50,10 @@ def test_no_trigger_without_a_schedule() -> None:
 
 def test_approval_waits_before_the_agent_and_only_where_asked() -> None:
     text = rendered("full", "standalone").text
-    production = text[text.index("stage('Deploy production')") :]
-    staging = text[text.index("stage('Deploy staging')") : text.index("stage('Deploy production')")]
+    production = text[text.index("stage('Approve production')") :]
+    staging = text[
+        text.index("stage('Deploy staging')") : text.index("stage('Approve production')")
+    ]
     assert "input {" in production and "submitter 'alice,ops-team'" in production
     assert "beforeInput true" in production and "beforeAgent true" in production
     assert "input" not in staging

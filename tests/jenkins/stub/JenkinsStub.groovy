@@ -48,8 +48,9 @@ abstract class JenkinsStub extends Script {
         String script = arg instanceof Map ? arg.script : arg
         Map<String, String> lepton = ctx.env.map().findAll { k, v -> k.startsWith('LEPTON_') || k == 'PIP_CACHE_DIR' }
         ctx.record(kind: 'sh', script: script, credentials: ctx.credentials.clone(),
-            path: ctx.env.map().get('PATH'), env: lepton)
+            path: ctx.env.map().get('PATH'), env: lepton, locks: ctx.locks.clone())
         agentLost()
+        elapse((ctx.env.map().get('STUB_SH_MINUTES') ?: '0') as long)
         String failing = ctx.env.map().get('STUB_FAIL_SH')
         if (failing && script.contains(failing)) {
             throw new StubFailure('step', "script returned exit code 1: ${script}")
@@ -117,8 +118,10 @@ abstract class JenkinsStub extends Script {
     void junit(Object arg) { ctx.record(kind: 'junit', testResults: arg instanceof Map ? arg.testResults : arg) }
 
     static final List<String> CATCH_ERROR_KEYS = ['message', 'buildResult', 'stageResult', 'catchInterruptions']
-    /** Simulated failures that Jenkins raises as a FlowInterruptedException (an actual interruption). */
-    static final List<String> INTERRUPTIONS = ['agent', 'nonresumable']
+    /** Simulated failures that Jenkins raises as a FlowInterruptedException (an actual interruption):
+     *  a lost agent, a build that cannot resume, an exceeded `timeout` (ExceededTimeout), a rejected
+     *  `input` (Rejection), a build superseded at a `milestone` (CancelledCause). */
+    static final List<String> INTERRUPTIONS = ['agent', 'nonresumable', 'timeout', 'rejected', 'superseded']
 
     /**
      * Jenkins' `catchError`, as `CatchErrorStep.Execution.Callback.onFailure` has it
@@ -230,12 +233,187 @@ abstract class JenkinsStub extends Script {
 
     Object node(Closure body) { node(null, body) }
 
+    // ---- time: timeout and input (workflow-basic-steps, pipeline-input-step) ----------------
+    // The stub has a clock (StubContext.clock, minutes) instead of time: `sh` takes STUB_SH_MINUTES,
+    // an `input` is answered after STUB_APPROVAL_MINUTES, a `lock` held elsewhere is free after
+    // STUB_LOCK_MINUTES. It cannot know how long real steps, approvers or other builds take.
+
+    static final List<String> TIMEOUT_KEYS = ['time', 'unit', 'activity']
+
+    /**
+     * Jenkins' `timeout`, as TimeoutStep/TimeoutStepExecution have it (jenkinsci/workflow-basic-steps-plugin,
+     * src/main/java/org/jenkinsci/plugins/workflow/steps/TimeoutStep.java and TimeoutStepExecution.java):
+     * `time` in `unit` (default MINUTES) from the moment the block starts; when it runs out the body
+     * is cancelled with a FlowInterruptedException (ExceededTimeout, result ABORTED), whatever step
+     * is running, an `input` included. Blocks nest: every enclosing timeout keeps counting.
+     * `activity: true` (idle time only) is not emulated.
+     */
+    Object timeout(Map args, Closure body) {
+        args.keySet().each { Object k ->
+            if (!(k.toString() in TIMEOUT_KEYS)) {
+                throw new StubError("stub: unknown timeout argument '${k}'; allowed: ${TIMEOUT_KEYS.join(', ')}")
+            }
+        }
+        if (args.activity) {
+            throw new StubError('stub: timeout(activity: true) is not emulated')
+        }
+        if (!(args.time instanceof Integer) || (args.time as int) < 1) {
+            throw new StubError("stub: timeout time must be a positive integer, not '${args.time}'")
+        }
+        long minutes = java.util.concurrent.TimeUnit.valueOf((args.unit ?: 'MINUTES').toString())
+            .toMinutes(args.time as long)
+        Map deadline = [minutes: minutes, deadline: ctx.clock + minutes]
+        ctx.record(kind: 'timeout', minutes: minutes)
+        ctx.deadlines << deadline
+        try {
+            return body.call()
+        } finally {
+            ctx.deadlines.removeAll { it.is(deadline) }
+        }
+    }
+
+    Object timeout(Integer minutes, Closure body) { timeout([time: minutes], body) }
+
+    /** Let `minutes` pass; the earliest enclosing timeout that runs out first cancels what runs. */
+    protected void elapse(long minutes) {
+        long until = ctx.clock + minutes
+        Map first = ctx.deadlines.min { it.deadline as long }
+        if (first != null && (first.deadline as long) < until) {
+            ctx.clock = first.deadline as long
+            ctx.record(kind: 'timed-out', minutes: first.minutes, clock: ctx.clock)
+            throw new StubFailure('timeout', "Timeout has been exceeded (${first.minutes} minutes)")
+        }
+        ctx.clock = until
+    }
+
+    static final List<String> INPUT_KEYS = ['message', 'id', 'ok', 'submitter', 'submitterParameter', 'parameters']
+
+    /**
+     * Jenkins' `input` (jenkinsci/pipeline-input-step-plugin,
+     * src/main/java/org/jenkinsci/plugins/workflow/support/steps/input/InputStepExecution.java): it
+     * waits without a time limit of its own, holding no executor; only an enclosing `timeout` ends
+     * the wait (it cancels the step). Proceeding returns; "Abort" fails the step with a
+     * FlowInterruptedException (Rejection, result ABORTED). The stub answers after
+     * STUB_APPROVAL_MINUTES (default 0) with STUB_APPROVAL ('proceed', default, or 'abort'); the
+     * recorded event lists the enclosing time limits (`timeouts`, minutes, outermost first).
+     */
     Object input(Map args) {
-        ctx.record(kind: 'input', message: args.message, ok: args.ok, submitter: args.submitter)
+        args.keySet().each { Object k ->
+            if (!(k.toString() in INPUT_KEYS)) {
+                throw new StubError("stub: unknown input argument '${k}'; allowed: ${INPUT_KEYS.join(', ')}")
+            }
+        }
+        ctx.record(kind: 'input', message: args.message, ok: args.ok, submitter: args.submitter,
+            timeouts: ctx.deadlines.collect { it.minutes }, locks: ctx.locks.clone())
+        elapse((ctx.env.map().get('STUB_APPROVAL_MINUTES') ?: '0') as long)
+        if (ctx.env.map().get('STUB_APPROVAL') == 'abort') {
+            throw new StubFailure('rejected', "Rejected by the approver: ${args.message}")
+        }
+        ctx.record(kind: 'approved', message: args.message, clock: ctx.clock)
         return null
     }
 
-    Object timeout(Map args, Closure body) { body.call() }
+    Object input(String message) { input([message: message]) }
+
+    // ---- lock (lockable-resources) --------------------------------------------------------
+    static final List<String> LOCK_KEYS = ['resource', 'label', 'reason', 'quantity', 'variable',
+        'inversePrecedence', 'resourceSelectStrategy', 'skipIfLocked', 'serverId', 'extra', 'priority',
+        'timeoutForAllocateResource', 'timeoutUnit']
+
+    /**
+     * Lockable Resources' `lock` (jenkinsci/lockable-resources-plugin,
+     * src/main/java/org/jenkins/plugins/lockableresources/LockStep.java and LockStepExecution.java):
+     * the body runs once the resource (name trimmed; created on first use as an ephemeral resource)
+     * is free, and the lock is released when the body ends, however it ends. Waiting holds no
+     * executor unless the lock is taken inside `node`. Requests queue in order (no priority used).
+     * The stub holds locks for one build: another build's lock is simulated as free after
+     * STUB_LOCK_MINUTES (default 0), which count against enclosing timeouts. Only `resource` locks.
+     */
+    Object lock(Object arg, Closure body) {
+        Map args = arg instanceof Map ? arg as Map : [resource: arg]
+        args.keySet().each { Object k ->
+            if (!(k.toString() in LOCK_KEYS)) {
+                throw new StubError("stub: unknown lock argument '${k}'; allowed: ${LOCK_KEYS.join(', ')}")
+            }
+        }
+        if (!args.resource || args.label || args.extra) {
+            throw new StubError('stub: only lock(resource: NAME) is emulated')
+        }
+        String resource = args.resource.toString().trim()
+        elapse((ctx.env.map().get('STUB_LOCK_MINUTES') ?: '0') as long)
+        ctx.record(kind: 'lock', resource: resource)
+        ctx.locks << resource
+        try {
+            return body.call()
+        } finally {
+            ctx.locks.remove(ctx.locks.size() - 1)
+            ctx.record(kind: 'unlock', resource: resource)
+        }
+    }
+
+    // ---- milestone (pipeline-milestone-step) ----------------------------------------------
+    static final List<String> MILESTONE_KEYS = ['ordinal', 'label', 'unsafe']
+
+    /**
+     * `milestone`, as MilestoneStepExecution has it (jenkinsci/pipeline-milestone-step-plugin,
+     * src/main/java/org/jenkinsci/plugins/pipeline/milestone/MilestoneStepExecution.java):
+     * getNextOrdinal: an explicit ordinal must be greater than the build's previous one, else the
+     * step fails ("Invalid ordinal N, as the previous one was M": passing it again, e.g. in a
+     * retried block, fails); without one it is the previous + 1 (0 first). getBuildsToCancel: a
+     * build passing ordinal N cancels every older build of the same job whose last milestone is
+     * below N (or none), and is itself cancelled (CancelledCause, an interruption) when a newer
+     * build already passed N or more. The stub evaluates one build: STUB_NEWER_MILESTONE=<N> says
+     * a newer build of this job has passed milestone N; the older builds this one would cancel are
+     * not there to see (buildsToCancel below is upstream's rule, tested on its own).
+     */
+    Object milestone(Object arg) {
+        Map args = arg instanceof Map ? arg as Map : [ordinal: arg]
+        args.keySet().each { Object k ->
+            if (!(k.toString() in MILESTONE_KEYS)) {
+                throw new StubError("stub: unknown milestone argument '${k}'; allowed: ${MILESTONE_KEYS.join(', ')}")
+            }
+        }
+        Integer previous = ctx.milestone
+        int ordinal
+        if (args.ordinal != null) {
+            ordinal = args.ordinal as int
+            if (previous != null && previous >= ordinal) {
+                throw new StubFailure('step', "Invalid ordinal ${ordinal}, as the previous one was ${previous}")
+            }
+        } else {
+            ordinal = previous == null ? 0 : previous + 1
+        }
+        ctx.milestone = ordinal
+        ctx.record(kind: 'milestone', ordinal: ordinal, label: args.label, locks: ctx.locks.clone())
+        String newer = ctx.env.map().get('STUB_NEWER_MILESTONE')
+        if (newer != null && (newer as int) >= ordinal) {
+            throw new StubFailure('superseded', "Superseded by a newer build that passed milestone ${newer}")
+        }
+        return null
+    }
+
+    Object milestone() { milestone([:]) }
+
+    /**
+     * MilestoneStepExecution.getBuildsToCancel: `milestones` maps running builds of one job to the
+     * last ordinal each passed (null: none yet); `build` passes `ordinal`. The result maps each
+     * build to cancel to the build that cancels it.
+     */
+    static Map<Integer, Integer> buildsToCancel(int build, Integer ordinal, Map<Integer, Integer> milestones) {
+        Map<Integer, Integer> out = [:]
+        milestones.each { Integer other, Integer passed ->
+            if (other < build) {
+                if (passed == null || (ordinal != null && passed < ordinal)) {
+                    out[other] = build
+                }
+            } else if (other > build && passed != null && (ordinal == null || passed >= ordinal)) {
+                out[build] = other
+            }
+        }
+        return out
+    }
+
+    Object timestamps(Closure body) { body.call() }
 
     Object dir(String path, Closure body) { body.call() }
 
@@ -265,20 +443,66 @@ abstract class JenkinsStub extends Script {
     // ---- declarative ----------------------------------------------------------------------
     static final List<String> PIPELINE_DIRECTIVES = ['agent', 'options', 'triggers', 'environment', 'stages',
         'post', 'parameters', 'tools', 'libraries']
-    static final List<String> STAGE_OPTIONS = ['timeout', 'retry', 'skipDefaultCheckout', 'timestamps',
+    static final List<String> STAGE_OPTIONS = ['timeout', 'retry', 'lock', 'skipDefaultCheckout', 'timestamps',
         'quietPeriod', 'checkoutToSubdirectory', 'disableConcurrentBuilds', 'preserveStashes']
+    /** Options that are block steps: declarative runs them around what they wrap ("wrappers"). */
+    static final List<String> WRAPPER_OPTIONS = ['timeout', 'retry', 'lock', 'timestamps']
     static final List<String> STAGE_DIRECTIVES = ['agent', 'when', 'input', 'options', 'environment', 'steps',
         'post', 'stages', 'parallel', 'tools', 'matrix', 'failFast']
 
+    /**
+     * `pipeline { }` as ModelInterpreter.call runs it (jenkinsci/pipeline-model-definition-plugin,
+     * pipeline-model-definition/src/main/resources/org/jenkinsci/plugins/pipeline/modeldefinition/ModelInterpreter.groovy):
+     * the pipeline's wrapper options (a `timeout`, ...) wrap every stage and the post section, so a
+     * pipeline-level timeout counts every stage's time, approvals included. A stage that fails sets
+     * the first error; every later stage is skipped for it (evaluateSequentialStages), the post
+     * section runs, then the error ends the build.
+     */
     void pipeline(Closure body) {
         DeclNode root = DeclBuilder.build('pipeline', body, this)
         directives('pipeline', root, PIPELINE_DIRECTIVES)
         ctx.record(kind: 'agent', agent: agentOf(root))
-        root.child('options')?.children?.each { ctx.record(kind: 'option', name: it.name, args: it.args) }
+        List<DeclNode> options = root.child('options')?.children ?: []
+        options.each { ctx.record(kind: 'option', name: it.name, args: it.args) }
         root.child('triggers')?.children?.each { ctx.record(kind: 'trigger', name: it.name, args: it.args) }
         applyEnvironment(root.child('environment'))
-        root.child('stages')?.children?.each { runStage(it) }
-        runPost(root.child('post'))
+        inWrappers(options.findAll { it.name in WRAPPER_OPTIONS }) {
+            StubError firstError = null
+            root.child('stages')?.children?.each { DeclNode st ->
+                if (firstError != null) {
+                    skipForFailure(st)
+                    return
+                }
+                try {
+                    runStage(st)
+                } catch (StubError e) {
+                    firstError = e
+                    ctx.record(kind: 'stage-failed', name: st.arg(), message: e.message,
+                        cause: e instanceof StubFailure ? ((StubFailure) e).kind : 'error')
+                }
+            }
+            runPost(root.child('post'))
+            if (firstError != null) {
+                throw firstError
+            }
+        }
+    }
+
+    protected void skipForFailure(DeclNode st) {
+        String saved = ctx.stage
+        ctx.stage = st.arg().toString()
+        ctx.record(kind: 'skip', reason: 'earlier failure')
+        ctx.stage = saved
+    }
+
+    /** ModelInterpreter.recursiveWrappers: each wrapper option, in declaration order, around the next. */
+    protected Object inWrappers(List<DeclNode> wrappers, Closure body) {
+        if (wrappers.isEmpty()) {
+            return body.call()
+        }
+        DeclNode first = wrappers[0]
+        Closure rest = { inWrappers(wrappers.drop(1), body) }
+        return invokeMethod(first.name, (first.args + [rest]) as Object[])
     }
 
     protected void applyEnvironment(DeclNode environment) {
@@ -313,6 +537,14 @@ abstract class JenkinsStub extends Script {
         }
     }
 
+    /**
+     * One stage, in ModelInterpreter.evaluateStage's order: `when` if `beforeOptions` -> the stage's
+     * wrapper options (declaration order: the first wraps the rest) -> `when` if `beforeInput` ->
+     * `input` (stageInput) -> `when` if `beforeAgent` -> the agent -> `when` otherwise -> steps or
+     * nested stages -> post. `when` is evaluated once (WhenEvaluator). So a stage timeout counts the
+     * stage's input wait, and a lock option is held through its input. Unlike upstream, the stub sets
+     * the stage's `environment` first, so that every event of the stage names its job (LEPTON_JOB).
+     */
     protected void runStage(DeclNode st) {
         String name = st.arg().toString()
         directives("stage '${name}'", st, STAGE_DIRECTIVES)
@@ -322,15 +554,13 @@ abstract class JenkinsStub extends Script {
         try {
             applyEnvironment(st.child('environment'))
             DeclNode when = st.child('when')
-            if (when != null && !condition(when)) {
-                ctx.record(kind: 'skip')
-                return
-            }
-            DeclNode input = st.child('input')
-            if (input != null) {
-                Map fields = [:]
-                input.children.each { fields[it.name] = it.arg()?.toString() }
-                ctx.record(kind: 'input', message: fields.message, ok: fields.ok, submitter: fields.submitter)
+            List<String> early = (when?.children ?: []).findAll { it.name.startsWith('before') && it.arg() }*.name
+            Boolean passed = when == null ? true : null
+            Closure<Boolean> whenPassed = { ->
+                if (passed == null) {
+                    passed = condition(when)
+                }
+                return passed
             }
             List<DeclNode> options = st.child('options')?.children ?: []
             options.each { DeclNode o ->
@@ -338,28 +568,53 @@ abstract class JenkinsStub extends Script {
                     throw new StubError("stub: '${o.name}' is not an option of stage '${name}'")
                 }
             }
-            Closure attempt = {
-                ctx.record(kind: 'stage', name: name, agent: agentOf(st))
-                options.findAll { it.name != 'retry' }.each { ctx.record(kind: 'option', name: it.name, args: it.args) }
-                DeclNode nested = st.child('stages')
-                if (nested != null) {
-                    nested.children.each { runStage(it) }
-                } else {
-                    runBody(st.child('steps'))
+            if (!('beforeOptions' in early) || whenPassed()) {
+                options.findAll { !(it.name in WRAPPER_OPTIONS) }.each {
+                    ctx.record(kind: 'option', name: it.name, args: it.args)
                 }
-                runPost(st.child('post'))
+                inWrappers(options.findAll { it.name in WRAPPER_OPTIONS }) {
+                    if ('beforeInput' in early && !whenPassed()) {
+                        return
+                    }
+                    stageInput(st.child('input'))
+                    if ('beforeAgent' in early && !whenPassed()) {
+                        return
+                    }
+                    ctx.record(kind: 'stage', name: name, agent: agentOf(st))
+                    if (!whenPassed()) {
+                        return
+                    }
+                    DeclNode nested = st.child('stages')
+                    if (nested != null) {
+                        nested.children.each { runStage(it) }
+                    } else {
+                        runBody(st.child('steps'))
+                    }
+                    runPost(st.child('post'))
+                }
             }
-            // a stage option wraps the agent: a retry takes a fresh agent for every attempt
-            DeclNode retryOption = options.find { it.name == 'retry' }
-            if (retryOption != null) {
-                retry(retryOption.arg(), attempt)
-            } else {
-                attempt.call()
+            if (!passed) {
+                ctx.record(kind: 'skip')
             }
         } finally {
             ctx.stage = savedStage
             ctx.env.replace(savedEnv)
         }
+    }
+
+    /** ModelInterpreter.stageInput: the stage's `input` directive is the `input` step with its fields. */
+    protected void stageInput(DeclNode directive) {
+        if (directive == null) {
+            return
+        }
+        Map fields = [:]
+        directive.children.each { DeclNode field ->
+            if (field.name == 'parameters') {
+                throw new StubError('stub: input parameters are not emulated')
+            }
+            fields[field.name] = field.arg()?.toString()
+        }
+        this.input(fields)
     }
 
     protected void runPost(DeclNode post) {

@@ -14,6 +14,14 @@ class StubContext {
     Map<String, Script> vars = [:]
     /** Jobs whose agent was already lost once (STUB_AGENT_LOST). */
     Set<String> lostAgents = [] as Set
+    /** The build's simulated clock, in minutes since it started (advanced by `input` and `sh`). */
+    long clock = 0
+    /** Enclosing `timeout` blocks, outermost first: [minutes: limit, deadline: clock value]. */
+    List<Map> deadlines = []
+    /** Lockable resources this build holds, outermost first. */
+    List<String> locks = []
+    /** The ordinal of the last milestone this build passed (null: none yet). */
+    Integer milestone
 
     void record(Map event) {
         Map clean = [:]

@@ -54,7 +54,7 @@ class LeptonConfig implements Serializable {
             releaseTags: LeptonSteps.RELEASE_TAGS_DEFAULT, // glob of git tags whose builds run the whole path (null: none)
             cron: null,                   // retraining schedule (5-field cron), default branch only
             timezone: 'UTC',              // time zone of `cron`
-            timeoutMinutes: 120,          // whole build
+            timeoutMinutes: 120,          // each stage without its own stageTimeouts entry (not the approvals)
             keepBuilds: 30,               // builds kept (buildDiscarder)
             retry: 1,                     // reruns of a stage whose agent went away (0..2), never of a failing step
             agents: [:],                  // stage or 'default' -> [label: '...', image: '...']
@@ -62,19 +62,24 @@ class LeptonConfig implements Serializable {
             variables: [:],               // plain environment variables for every stage
             credentials: [:],             // registry / kubeconfig / pushgateway credential ids
             promoteOnRegister: false,     // promote at register (no environment promotes)
-            environments: [],             // [name:, target:, approval:, approvers: [], promote:]
             requirements: [:],            // job name -> requirement with the extras its step needs
+            registerResource: null,       // Lockable Resources lock held while registering (null: none)
+            environments: [],             // [name:, target:, approval:, approvers: [], promote:,
+                                          //  approvalTimeoutHours: 168, resource: 'lepton-deploy-<name>']
         ],
     ].asImmutable()
 
     /** Most reruns after a lost agent (lepton.yaml's ci.retry allows 0..2). */
     static final int MAX_RETRY = LeptonSteps.MAX_RETRY
+    /** How long an approval waits by default, and at most (lepton.yaml's approval_timeout_hours). */
+    static final int APPROVAL_TIMEOUT_HOURS = 168
+    static final int MAX_APPROVAL_TIMEOUT_HOURS = 720
     static final Map<String, List<String>> REQUIRED = [leptonDeploy: ['env']].asImmutable()
     static final List<String> STAGES = (['default'] + LeptonSteps.STEPS).asImmutable()
     static final List<String> AGENT_KEYS = ['label', 'image'].asImmutable()
     static final List<String> CREDENTIAL_KEYS = ['registry', 'kubeconfig', 'pushgateway'].asImmutable()
-    static final List<String> ENVIRONMENT_KEYS = ['name', 'target', 'approval', 'approvers', 'promote']
-        .asImmutable()
+    static final List<String> ENVIRONMENT_KEYS = ['name', 'target', 'approval', 'approvers', 'promote',
+        'approvalTimeoutHours', 'resource'].asImmutable()
 
     /** The step's defaults merged with `given`; calls the `error` step on a bad key. */
     static Map resolve(Object script, String step, Map given) {
@@ -152,6 +157,11 @@ class LeptonConfig implements Serializable {
             }
             if (!(environment as Map).name) {
                 return "leptonPipeline.environments: config key 'name' is required"
+            }
+            Object hours = (environment as Map).approvalTimeoutHours
+            if (hours != null && !(hours instanceof Integer && (hours as int) in 1..MAX_APPROVAL_TIMEOUT_HOURS)) {
+                return "leptonPipeline.environments: config key 'approvalTimeoutHours' must be an integer " +
+                    "from 1 to ${MAX_APPROVAL_TIMEOUT_HOURS}; got '${hours}'"
             }
         }
         return null

@@ -88,6 +88,20 @@ class LeptonStages implements Serializable {
         return (agents[step] ?: agents['default'] ?: [:]) as Map
     }
 
+    /**
+     * Milestone ordinals per environment, in order: [approved: n, deploy: n + 1] with an approval,
+     * [approved: null, deploy: n] without (lepton_ci/render/jenkins.py: milestone_ordinals). Fixed per
+     * position, so every build of the job compares the same points.
+     */
+    @NonCPS
+    static List<Map> milestones(List environments) {
+        int next = 1
+        return (environments ?: []).collect { Object environment ->
+            Integer approved = (environment as Map).approval ? next++ : null
+            return [approved: approved, deploy: next++]
+        }
+    }
+
     /** `withEnv` entries of a stage: LEPTON_JOB (whose job this is) and the plain variables. */
     @NonCPS
     static List<String> environment(String job, Map variables) {
