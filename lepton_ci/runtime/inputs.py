@@ -8,6 +8,7 @@ the digests and values only; the tables let a miss name the files that changed, 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import shlex
@@ -139,10 +140,8 @@ def record_path(cache_dir: Path, step: str, model: str) -> Path:
 
 def remember(cache_dir: Path, step: str, model: str, inputs: Mapping[str, Any]) -> None:
     """Keep these inputs as the step's latest (best effort: a read-only cache is fine)."""
-    try:
+    with contextlib.suppress(OSError):
         atomic_write_json(record_path(cache_dir, step, model), to_json(inputs))
-    except OSError:
-        pass
 
 
 def recall(cache_dir: Path, step: str, model: str) -> Inputs | None:

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_ci import __version__, console
+from lepton_ci import console
 from lepton_ci.errors import MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
 from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
 from lepton_ci.netutil import free_port
-from lepton_ci.runtime.hashing import data_digests
 from lepton_ci.outcome import report_outcome
+from lepton_ci.runtime.hashing import data_digests
 from lepton_ci.runtime.inputs import (
     FileSet,
     Inputs,
