@@ -19,13 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_ci import __version__, console
+from lepton_ci import console
 from lepton_ci.errors import MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
 from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
 from lepton_ci.netutil import free_port
-from lepton_ci.runtime.hashing import cache_key, data_hash, source_files, tree_hash
+from lepton_ci.outcome import report_outcome
+from lepton_ci.runtime.hashing import data_digests
+from lepton_ci.runtime.inputs import (
+    FileSet,
+    Inputs,
+    SourceRule,
+    changes,
+    key_of,
+    recall,
+    remember,
+    summary,
+)
 from lepton_ci.runtime.manifest import (
     MANIFEST,
     TamperedArtifact,
@@ -85,6 +96,7 @@ class _Plan:
     key: str
     world_size: int
     options: TrainOptions
+    inputs: Inputs = field(default_factory=dict)
 
     @property
     def train_dir(self) -> Path:
@@ -126,26 +138,48 @@ def _plan(spec: Spec, spec_path: Path, options: TrainOptions) -> _Plan:
     world = nproc * options.nnodes
     options.nproc = nproc
     data = [(root / item).resolve() for item in spec.train.data]
-    data_digest = data_hash(root, spec.train.data)
-    excluded = {options.run_dir}
+    inputs = train_inputs(spec, spec_path, options.run_dir, params, seed, requested, world)
+    data_digest = inputs["data"].digest
+    key = key_of(inputs)
+    return _Plan(
+        spec, root, params, seed, requested, data, data_digest, key, world, options, inputs
+    )
+
+
+def train_inputs(
+    spec: Spec,
+    spec_path: Path,
+    run_dir: Path,
+    params: dict[str, Any],
+    seed: int,
+    device: str,
+    world_size: int,
+) -> Inputs:
+    """What training reads, by name (see :class:`~lepton_ci.runtime.inputs.SourceRule`)."""
+    root = spec_path.resolve().parent
+    excluded = [run_dir.resolve(), spec_path.resolve()]
+    excluded += [(root / item).resolve() for item in spec.train.data]
+    if spec.evaluate.dataset:
+        excluded.append((root / spec.evaluate.dataset).resolve())
     if spec.train.command:
-        excluded.add((root / spec.train.outputs).resolve())
-    sources = [
-        f for f in source_files(root) if not any(f.resolve().is_relative_to(e) for e in excluded)
-    ]
-    key = cache_key(
-        sources=tree_hash(root, sources),
-        data=data_digest,
-        params=params,
-        seed=seed,
-        lepton_ci=__version__,
-        torch=versions()["torch"],
+        excluded.append((root / spec.train.outputs).resolve())
+    rule = SourceRule(
+        root,
         entrypoint=spec.train.entrypoint,
         command=spec.train.command,
-        device=device_kind(requested),
-        world_size=world,
+        excluded=tuple(excluded),
+        exclude=tuple(spec.train.exclude),
     )
-    return _Plan(spec, root, params, seed, requested, data, data_digest, key, world, options)
+    return {
+        "sources": rule.digests(),
+        "data": FileSet(data_digests(root, spec.train.data)),
+        "params": params,
+        "seed": seed,
+        "entry": {"entrypoint": spec.train.entrypoint, "command": spec.train.command},
+        "versions": versions(),
+        "device": device_kind(device),
+        "world_size": world_size,
+    }
 
 
 def device_kind(requested: str) -> str:
@@ -172,7 +206,10 @@ def _device(spec: Spec, requested: str) -> str:
 def _from_cache(plan: _Plan, cache_dir: Path, started: float) -> TrainReport | None:
     entry = cache_dir / plan.key
     if not (entry / MANIFEST).is_file():
-        console.info(f"step cache miss ({cache_dir}): training", step=STEP)
+        before = recall(cache_dir, STEP, plan.spec.model_name)
+        console.info(
+            f"step cache miss: {changes(before, plan.inputs)} ({cache_dir}): training", step=STEP
+        )
         return None
     try:
         cached = verify_artifacts(entry)
@@ -191,6 +228,8 @@ def _from_cache(plan: _Plan, cache_dir: Path, started: float) -> TrainReport | N
     }
     write_manifest(staging, manifest)
     replace_tree(staging, plan.train_dir)
+    remember(cache_dir, STEP, plan.spec.model_name, plan.inputs)
+    report_outcome(STEP, "cache hit")
     console.info(
         f"step cache hit: reused the artifact trained at {cached.get('created_at')} "
         f"(key {plan.key[:12]}); training skipped",
@@ -244,6 +283,7 @@ def _train(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
             "train_metrics": report.get("train_metrics", {}),
             "resumed_from": report.get("resumed_from"),
             "world_size": plan.world_size,
+            "inputs": summary(plan.inputs),
             "cache": {"hit": False, "key": plan.key},
         },
     )
@@ -272,6 +312,7 @@ def _store(plan: _Plan, cache_dir: Path) -> None:
     try:
         if copy_tree_atomic(plan.train_dir, cache_dir / plan.key):
             console.info(f"stored in the step cache {cache_dir}", step=STEP)
+        remember(cache_dir, STEP, plan.spec.model_name, plan.inputs)
     except OSError as exc:
         console.info(f"could not store the artifact in the step cache: {exc}", step=STEP)
 

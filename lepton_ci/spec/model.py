@@ -121,6 +121,11 @@ class _Runnable(_Model):
         default_factory=dict, description="Parameters handed to the entrypoint or command."
     )
     timeout_minutes: Annotated[int, Field(ge=1, le=10080)] | None = None
+    exclude: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Globs (relative to lepton.yaml, e.g. `notebooks/*`) of files this step does "
+        "not read: left out of its cache key.",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> _Runnable:

@@ -1,0 +1,119 @@
+"""The step cache keys on what a step reads, and a miss says which input changed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lepton_ci.runtime.train import TrainOptions, run_train
+from lepton_ci.spec import load_spec
+
+SPEC = """\
+version: 1
+project: {name: Line fit, model: line-fit}
+train:
+  command: python fit.py
+  data: [points.npy]
+  params: {degree: 1}
+evaluate:
+  command: python score.py
+  dataset: points.npy
+  task: regression
+gates:
+  - r2 >= 0.95
+"""
+
+FIT = """\
+import json, os, pathlib
+import numpy as np
+x, y = np.load(os.environ["LEPTON_DATA"])
+degree = json.loads(os.environ["LEPTON_PARAMS"])["degree"]
+out = pathlib.Path(os.environ["LEPTON_OUTPUT_DIR"])
+(out / "line.json").write_text(json.dumps(list(np.polyfit(x, y, degree))))
+"""
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Path:
+    """A git repository with a command-style model, committed."""
+    root = tmp_path / "line"
+    root.mkdir()
+    x = np.linspace(0, 10, 50)
+    np.save(root / "points.npy", np.stack([x, 2 * x + 1]))
+    (root / "lepton.yaml").write_text(SPEC)
+    (root / "fit.py").write_text(FIT)
+    (root / "score.py").write_text("raise SystemExit('not used here')\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "model")
+    return root
+
+
+def train(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[bool, str]:
+    spec_path = root / "lepton.yaml"
+    options = TrainOptions(run_dir=root / ".lepton" / "run", cache_dir=root.parent / "cache")
+    report = run_train(load_spec(spec_path), spec_path, options)
+    captured = capsys.readouterr()
+    return report.cache_hit, captured.out + captured.err
+
+
+def test_a_report_written_into_the_tree_keeps_the_cache_hit(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train(line, capsys)[0] is False
+    (line / "reports").mkdir()
+    (line / "reports" / "eval.xml").write_text("<testsuites/>")  # e.g. evaluate --junit
+    (line / "notes.txt").write_text("untracked, not code")
+    hit, log = train(line, capsys)
+    assert hit, log
+
+
+def test_a_changed_data_file_is_a_miss_that_names_it(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(line, capsys)
+    np.save(line / "points.npy", np.stack([np.arange(50.0), 3 * np.arange(50.0)]))
+    hit, log = train(line, capsys)
+    assert not hit
+    assert "data changed (points.npy)" in log
+    assert "sources" in log.split("data changed")[1].split("unchanged")[0]  # sources unchanged
+
+
+def test_a_changed_or_new_source_is_a_miss_that_names_it(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(line, capsys)
+    (line / "fit.py").write_text(FIT + "# tuned\n")
+    (line / "helpers.py").write_text("X = 1\n")  # untracked code counts
+    hit, log = train(line, capsys)
+    assert not hit and "sources changed (fit.py, +helpers.py)" in log
+    assert "data" in log.split("sources changed")[1]  # listed among the unchanged
+
+
+def test_editing_gates_or_an_excluded_file_does_not_retrain(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = line / "lepton.yaml"
+    spec.write_text(SPEC.replace("train:\n", "train:\n  exclude: [docs/*]\n"))
+    (line / "docs").mkdir()
+    (line / "docs" / "notes.py").write_text("# untracked, excluded\n")
+    train(line, capsys)
+    spec.write_text(spec.read_text().replace("r2 >= 0.95", "r2 >= 0.9"))
+    (line / "docs" / "notes.py").write_text("# edited\n")
+    assert train(line, capsys)[0]
+
+
+def test_a_changed_param_is_a_miss_that_names_it(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(line, capsys)
+    (line / "lepton.yaml").write_text(SPEC.replace("degree: 1", "degree: 2"))
+    hit, log = train(line, capsys)
+    assert not hit and "params changed (degree: 1 -> 2)" in log
