@@ -28,6 +28,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_all_or_nothing(writes: dict[Path, str]) -> None:
+    """Write every file or none: each is first written in full to a temporary sibling, and only
+    when all of them exist are they renamed into place. Raises OSError naming the blocked path;
+    nothing has been replaced then."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in writes.items():
+            if path.is_dir():
+                raise IsADirectoryError(21, "a directory is in the way", str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((Path(name), path))
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, target in staged:
+        os.replace(temporary, target)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

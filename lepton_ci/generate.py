@@ -11,7 +11,7 @@ from lepton_ci import __version__
 from lepton_ci.errors import DriftError, LeptonError
 from lepton_ci.gitinfo import git
 from lepton_ci.render.escape import render_template
-from lepton_ci.render.files import GeneratedFile, Outcome, atomic_write, drift, write_files
+from lepton_ci.render.files import GeneratedFile, Outcome, drift, write_files
 from lepton_ci.render.outputs import generated_files
 from lepton_ci.spec import SPEC_FILENAME, load_spec, parse_spec
 
@@ -119,18 +119,12 @@ def starter_spec(options: InitOptions) -> str:
 def init_repo(root: Path, options: InitOptions, *, force: bool = False) -> InitResult:
     """Write lepton.yaml when absent, then render every generated file."""
     spec_file = root / SPEC_FILENAME
-    spec_written = False
     if spec_file.exists():
-        spec = load_spec(spec_file)
-    else:
-        text = starter_spec(detect_defaults(root, options))
-        spec = parse_spec(text, spec_file)
-        files = generated_files(spec, SPEC_FILENAME)  # render before writing anything
-        atomic_write(spec_file, text)
-        spec_written = True
-        return InitResult(spec_written, write_files(root, files, force=force))
-    files = generated_files(spec, SPEC_FILENAME)
-    return InitResult(spec_written, write_files(root, files, force=force))
+        files = generated_files(load_spec(spec_file), SPEC_FILENAME)
+        return InitResult(False, write_files(root, files, force=force))
+    text = starter_spec(detect_defaults(root, options))
+    files = generated_files(parse_spec(text, spec_file), SPEC_FILENAME)
+    return InitResult(True, write_files(root, files, force=force, also={spec_file: text}))
 
 
 def render_repo(

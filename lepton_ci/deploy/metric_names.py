@@ -12,6 +12,17 @@ MODEL_INFO = "lepton_model_info"  # {model, version, manifest_digest} = 1
 MODEL_CREATED = "lepton_model_created_timestamp_seconds"  # staleness
 MODEL_LOADED = "lepton_model_loaded_timestamp_seconds"
 
+# Process figures (prometheus_client's ProcessCollector, Linux only) and, in a container, the
+# cgroup v2 ones (lepton_ci.serve.resources; absent outside a container or without a limit).
+PROCESS_RSS = "process_resident_memory_bytes"
+PROCESS_CPU_TOTAL = "process_cpu_seconds_total"
+PROCESS_OPEN_FDS = "process_open_fds"
+PROCESS_MAX_FDS = "process_max_fds"
+CGROUP_MEMORY = "lepton_cgroup_memory_usage_bytes"
+CGROUP_MEMORY_LIMIT = "lepton_cgroup_memory_limit_bytes"
+CGROUP_CPU_TOTAL = "lepton_cgroup_cpu_usage_seconds_total"
+CGROUP_CPU_LIMIT = "lepton_cgroup_cpu_limit_cores"
+
 ALL = (
     REQUESTS_TOTAL,
     LATENCY_BUCKET,
@@ -20,4 +31,9 @@ ALL = (
     MODEL_INFO,
     MODEL_CREATED,
     MODEL_LOADED,
+    PROCESS_RSS,
+    PROCESS_CPU_TOTAL,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
 )
+CGROUP = (CGROUP_MEMORY, CGROUP_MEMORY_LIMIT, CGROUP_CPU_TOTAL, CGROUP_CPU_LIMIT)

@@ -15,9 +15,13 @@ from enum import Enum
 from pathlib import Path
 
 from lepton_ci import __version__
-from lepton_ci.fsutil import atomic_write_text
+from lepton_ci.errors import LeptonError
+from lepton_ci.fsutil import write_all_or_nothing
 
 DIGEST_RE = re.compile(r"lepton-ci-digest: sha256:([0-9a-f]{16})")
+# A file without comments (JSON) carries its digest in a field: the body holds this placeholder,
+# replaced in the content by the digest of the body.
+DIGEST_PLACEHOLDER = "lepton-ci-digest: sha256:" + "0" * 16
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class GeneratedFile:
     @property
     def content(self) -> str:
         if self.comment is None:
-            return self.body
+            return self.body.replace(
+                DIGEST_PLACEHOLDER, f"lepton-ci-digest: sha256:{body_digest(self.body)}", 1
+            )
         return header(self.body, self.comment, self.spec_path) + self.body
 
 
@@ -56,10 +62,13 @@ def header(body: str, prefix: str, spec_path: str) -> str:
 def is_untouched(text: str) -> bool:
     """True when ``text`` is a generated file nobody edited since lepton-ci wrote it."""
     lines = text.splitlines(keepends=True)
-    if len(lines) < 3:
-        return False
-    match = DIGEST_RE.search(lines[2])
-    return match is not None and match.group(1) == body_digest("".join(lines[3:]))
+    match = DIGEST_RE.search(lines[2]) if len(lines) >= 3 else None
+    if match is not None and match.group(1) == body_digest("".join(lines[3:])):
+        return True
+    embedded = DIGEST_RE.search(text)  # a file without comments: the digest is in a field
+    return embedded is not None and embedded.group(1) == body_digest(
+        text.replace(embedded.group(0), DIGEST_PLACEHOLDER, 1)
+    )
 
 
 class Outcome(str, Enum):
@@ -69,27 +78,38 @@ class Outcome(str, Enum):
 
 
 def write_files(
-    root: Path, files: list[GeneratedFile], *, force: bool = False
+    root: Path,
+    files: list[GeneratedFile],
+    *,
+    force: bool = False,
+    also: dict[Path, str] | None = None,
 ) -> dict[str, Outcome]:
-    """Write every file atomically. Content is complete before anything touches the disk."""
+    """Write the files that changed, and ``also`` (path → text), all or nothing: a path that
+    cannot be written fails the whole call before any file is replaced."""
     outcomes: dict[str, Outcome] = {}
+    writes: dict[Path, str] = dict(also or {})
     for file in files:
         target = root / file.path
         new = file.content
-        if target.exists():
+        if target.is_file():
             old = target.read_text(encoding="utf-8", errors="replace")
             if old == new:
                 outcomes[file.path] = Outcome.UNCHANGED
                 continue
-            if not force and not (file.comment is not None and is_untouched(old)):
+            if not force and not is_untouched(old):
                 outcomes[file.path] = Outcome.KEPT
                 continue
-        atomic_write(target, new)
+        writes[target] = new
         outcomes[file.path] = Outcome.WRITTEN
+    try:
+        write_all_or_nothing(writes)
+    except OSError as error:
+        blocked = error.filename or "a file"
+        raise LeptonError(
+            f"cannot write {blocked}: {error.strerror or error}; nothing was written",
+            hint="remove or move what is in the way, or make the directory writable",
+        ) from None
     return outcomes
-
-
-atomic_write = atomic_write_text
 
 
 def drift(root: Path, files: list[GeneratedFile]) -> list[str]:
@@ -97,7 +117,7 @@ def drift(root: Path, files: list[GeneratedFile]) -> list[str]:
     diffs = []
     for file in files:
         target = root / file.path
-        old = target.read_text(encoding="utf-8", errors="replace") if target.exists() else ""
+        old = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
         if old != file.content:
             diffs.append(
                 "".join(

@@ -8,13 +8,15 @@ serving ``version`` on each alert.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lepton_ci import __version__
 from lepton_ci.deploy import metric_names as m
 from lepton_ci.render.escape import render_template
-from lepton_ci.render.files import GeneratedFile
+from lepton_ci.render.files import DIGEST_PLACEHOLDER, GeneratedFile
 
 if TYPE_CHECKING:
     from lepton_ci.pipeline import Pipeline
@@ -26,6 +28,10 @@ LATENCY_P99_SECONDS = 1.0
 STALE_DAYS = 30  # no retraining schedule
 STALE_DAYS_SCHEDULED = 14  # with schedule.retrain: a missed run or two shows up
 WINDOW = "5m"
+MEMORY_LIMIT_RATIO = 0.9  # cgroup memory used / its limit: the OOM killer is near
+MEMORY_GROWTH_RATIO = 1.5  # resident memory now / an hour ago: a leak, or a cache without bound
+CPU_SATURATION_RATIO = 0.9  # CPU used / the cgroup's CPU limit: throttled, latency follows
+FD_RATIO = 0.8  # open file descriptors / the process limit: new connections will fail
 
 
 @dataclass(frozen=True)
@@ -105,10 +111,61 @@ def alert_rules(spec: Spec) -> list[AlertRule]:
             "{{ $labels.instance }} serves version {{ $labels.version }}, trained "
             "{{ $value | humanizeDuration }} ago; retrain and redeploy.",
         ),
+        *resource_rules(model),
     ]
 
 
-def dashboard(spec: Spec) -> str:
+def resource_rules(model: str) -> list[AlertRule]:
+    """Memory near the container's limit or growing, CPU saturating the limit, descriptors
+    running out. cgroup rules stay silent outside a container or without a limit (no series)."""
+    memory = f"max by (instance) ({m.CGROUP_MEMORY}) / max by (instance) ({m.CGROUP_MEMORY_LIMIT})"
+    growth = f"max by (instance) ({m.PROCESS_RSS}) / max by (instance) ({m.PROCESS_RSS} offset 1h)"
+    cpu = (
+        f"sum by (instance) (rate({m.CGROUP_CPU_TOTAL}[{WINDOW}]))"
+        f" / max by (instance) ({m.CGROUP_CPU_LIMIT})"
+    )
+    fds = f"max by (instance) ({m.PROCESS_OPEN_FDS}) / max by (instance) ({m.PROCESS_MAX_FDS})"
+    where = "{{ $labels.instance }} (version {{ $labels.version }})"
+    return [
+        AlertRule(
+            "LeptonModelMemoryNearLimit",
+            f"{_scoped(memory, model)} > {MEMORY_LIMIT_RATIO}",
+            "10m",
+            "critical",
+            f"{model}: memory above {MEMORY_LIMIT_RATIO:.0%} of the container's limit",
+            f"{where} uses {{{{ $value | humanizePercentage }}}} of its memory limit; "
+            "the OOM killer is near.",
+        ),
+        AlertRule(
+            "LeptonModelMemoryGrowth",
+            f"{_scoped(growth, model)} > {MEMORY_GROWTH_RATIO}",
+            "30m",
+            "warning",
+            f"{model}: resident memory grew by more than {MEMORY_GROWTH_RATIO - 1:.0%} in an hour",
+            f"{where} holds {{{{ $value | humanize }}}} times the memory it held an hour ago.",
+        ),
+        AlertRule(
+            "LeptonModelCpuSaturated",
+            f"{_scoped(cpu, model)} > {CPU_SATURATION_RATIO}",
+            "15m",
+            "warning",
+            f"{model}: CPU above {CPU_SATURATION_RATIO:.0%} of the container's limit",
+            f"{where} uses {{{{ $value | humanizePercentage }}}} of its CPU limit and is "
+            "being throttled; add replicas or CPU.",
+        ),
+        AlertRule(
+            "LeptonModelFileDescriptorsLow",
+            f"{_scoped(fds, model)} > {FD_RATIO}",
+            "5m",
+            "warning",
+            f"{model}: more than {FD_RATIO:.0%} of file descriptors in use",
+            f"{where} has {{{{ $value | humanizePercentage }}}} of its file descriptors open; "
+            "new connections will be refused.",
+        ),
+    ]
+
+
+def dashboard(spec: Spec, spec_path: str = "lepton.yaml") -> str:
     model = spec.model_name
     scope = 'instance=~"$instance"'
     by_status = f'sum by (status) (rate({m.REQUESTS_TOTAL}{{route="/predict", {scope}}}[{WINDOW}]))'
@@ -122,6 +179,13 @@ def dashboard(spec: Spec) -> str:
             "expr": f"histogram_quantile({value}, sum by (le) (rate({m.LATENCY_BUCKET}"
             f'{{route="/predict", {scope}}}[{WINDOW}])))',
             "legend": f"p{round(value * 100)}",
+        }
+
+    def per_version(expr: str, what: str) -> dict[str, str]:
+        info = f"max by (instance, version) ({m.MODEL_INFO}{{model={promql_str(model)}, {scope}}})"
+        return {
+            "expr": f"({expr}) * on (instance) group_left (version) {info}",
+            "legend": f"{what} v{{{{version}}}} {{{{instance}}}}",
         }
 
     panels: list[dict[str, Any]] = [
@@ -175,15 +239,86 @@ def dashboard(spec: Spec) -> str:
             "grid": {"x": 12, "y": 16, "w": 12, "h": 4},
             "targets": [{"expr": f"time() - max({m.MODEL_CREATED}{{{scope}}})", "legend": "age"}],
         },
+        {
+            "title": "Memory by version",
+            "type": "timeseries",
+            "unit": "bytes",
+            "grid": {"x": 0, "y": 20, "w": 12, "h": 8},
+            "targets": [
+                per_version(f"max by (instance) ({m.PROCESS_RSS}{{{scope}}})", "resident"),
+                per_version(f"max by (instance) ({m.CGROUP_MEMORY}{{{scope}}})", "container"),
+                per_version(f"max by (instance) ({m.CGROUP_MEMORY_LIMIT}{{{scope}}})", "limit"),
+            ],
+        },
+        {
+            "title": "CPU by version (cores)",
+            "type": "timeseries",
+            "unit": "short",
+            "grid": {"x": 12, "y": 20, "w": 12, "h": 8},
+            "targets": [
+                per_version(
+                    f"sum by (instance) (rate({m.PROCESS_CPU_TOTAL}{{{scope}}}[{WINDOW}]))",
+                    "process",
+                ),
+                per_version(
+                    f"sum by (instance) (rate({m.CGROUP_CPU_TOTAL}{{{scope}}}[{WINDOW}]))",
+                    "container",
+                ),
+                per_version(f"max by (instance) ({m.CGROUP_CPU_LIMIT}{{{scope}}})", "limit"),
+            ],
+        },
     ]
-    return render_template(
-        "monitoring/dashboard.json.j2",
-        title=f"lepton-ci: {spec.project.name}",
-        uid=re.sub(r"[^a-zA-Z0-9-]", "-", f"lepton-{model}")[:40],
-        model=model,
-        instance_query=f"label_values({m.MODEL_INFO}{{model={promql_str(model)}}}, instance)",
-        panels=panels,
-    )
+    datasource = {"type": "prometheus", "uid": "${datasource}"}
+    board = {
+        "title": f"lepton-ci: {spec.project.name}",
+        "uid": re.sub(r"[^a-zA-Z0-9-]", "-", f"lepton-{model}")[:40],
+        "description": (
+            f"Generated by lepton-ci {__version__} from {spec_path}: do not edit by hand; "
+            f"change it and run `lepton-ci render`. {DIGEST_PLACEHOLDER}"
+        ),
+        "tags": ["lepton-ci", model],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "label": "Data source",
+                },
+                {
+                    "name": "instance",
+                    "type": "query",
+                    "label": "Instance",
+                    "datasource": datasource,
+                    "query": f"label_values({m.MODEL_INFO}{{model={promql_str(model)}}}, instance)",
+                    "refresh": 2,
+                    "includeAll": True,
+                    "multi": True,
+                },
+            ]
+        },
+        "panels": [
+            {
+                "id": number,
+                "title": panel["title"],
+                "type": panel["type"],
+                "gridPos": panel["grid"],
+                "datasource": datasource,
+                "fieldConfig": {"defaults": {"unit": panel["unit"]}, "overrides": []},
+                "targets": [
+                    {"refId": chr(ord("A") + i), "expr": t["expr"], "legendFormat": t["legend"]}
+                    for i, t in enumerate(panel["targets"])
+                ],
+            }
+            for number, panel in enumerate(panels, start=1)
+        ],
+    }
+    return json.dumps(board, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_alerts(spec: Spec) -> str:
@@ -199,5 +334,5 @@ def monitoring_outputs(spec: Spec, pipeline: Pipeline, spec_path: str) -> list[G
     """``monitoring/alerts.yaml`` (Prometheus rules) and ``monitoring/dashboard.json``."""
     return [
         GeneratedFile("monitoring/alerts.yaml", render_alerts(spec), "#", spec_path),
-        GeneratedFile("monitoring/dashboard.json", dashboard(spec), None, spec_path),
+        GeneratedFile("monitoring/dashboard.json", dashboard(spec, spec_path), None, spec_path),
     ]

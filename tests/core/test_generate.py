@@ -82,6 +82,37 @@ def test_files_changed_by_hand_are_kept_and_named_unless_forced(repo: Path) -> N
     assert "my local tweak" not in jenkinsfile.read_text()
 
 
+def test_the_dashboard_follows_the_spec_until_edited_by_hand(repo: Path) -> None:
+    """JSON has no comments: the dashboard carries its digest in its `description`, so an
+    untouched dashboard is re-rendered when the spec changes and an edited one is kept."""
+    lepton(repo, "init")
+    board = repo / "monitoring" / "dashboard.json"
+    assert "lepton-ci-digest: sha256:" in board.read_text() and is_untouched(board.read_text())
+    spec = repo / "lepton.yaml"
+    spec.write_text(spec.read_text().replace("name: ", "name: renamed-", 1))
+    out = lepton(repo, "render")
+    assert "monitoring/dashboard.json: written" in out.stdout, out.stdout
+    assert "renamed-" in board.read_text()
+    board.write_text(board.read_text().replace('"refresh": "30s"', '"refresh": "1m"'))
+    spec.write_text(spec.read_text().replace("name: renamed-", "name: again-", 1))
+    out = lepton(repo, "render")
+    assert "kept 1 file(s) changed by hand: monitoring/dashboard.json" in out.stdout
+    assert '"refresh": "1m"' in board.read_text()
+
+
+def test_a_blocked_output_path_writes_no_file_at_all(repo: Path) -> None:
+    """A directory where `monitoring/dashboard.json` belongs: a clear error, and neither the
+    spec nor any other generated file is written (all or nothing)."""
+    (repo / "monitoring" / "dashboard.json").mkdir(parents=True)
+    out = lepton(repo, "init")
+    assert out.returncode != 0
+    assert "cannot write" in out.stderr and "dashboard.json" in out.stderr
+    assert "nothing was written" in out.stderr and "Traceback" not in out.stderr
+    assert not (repo / "lepton.yaml").exists()
+    assert [name for name in GENERATED if (repo / name).exists()] == []
+    assert [p.name for p in repo.rglob("*.tmp")] == []
+
+
 def test_render_check_exits_5_with_a_diff_when_stale(repo: Path) -> None:
     lepton(repo, "init")
     assert lepton(repo, "render", "--check").returncode == 0
