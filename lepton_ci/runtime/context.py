@@ -19,6 +19,13 @@ from typing import Any, TypeVar
 
 from lepton_ci import console
 from lepton_ci.fsutil import atomic_write_bytes
+from lepton_ci.model_files import (
+    EXPORTED,
+    TORCHSCRIPT,
+    export_program,
+    load_model,
+    load_torchscript,
+)
 
 T = TypeVar("T")
 CHECKPOINT = "last.pt"
@@ -94,30 +101,57 @@ class TrainContext:
         return console.progress(items, total=total, desc=desc, step="train")
 
     # model files ----------------------------------------------------------------------------
-    def save_torchscript(self, module: Any, example_input: Any, name: str = "model.pt") -> Path:
-        """Trace ``module`` (unwrapping DDP) on CPU in eval mode and save it as TorchScript.
-
-        ``lepton-ci serve`` loads ``model.pt`` with ``torch.jit.load``. Only the main process
-        writes; the path is returned on every rank.
-        """
+    def save_model(self, module: Any, example_input: Any, name: str = EXPORTED) -> Path:
+        """Export ``module`` (unwrapping DDP) on CPU in eval mode with ``torch.export`` and save
+        it as ``model.pt2``, the program ``lepton-ci serve`` and ``ctx.load_model`` run, with
+        a dynamic batch dimension. Only the main process writes; the path is returned on every
+        rank."""
         import torch
 
         path = self.output_dir / name
         if not self.is_main:
             return path
-        inner = getattr(module, "module", module)
-        cpu_module = copy.deepcopy(inner).to("cpu").eval()
-        example = example_input.to("cpu") if hasattr(example_input, "to") else example_input
+        cpu_module, example = self._cpu_copy(module, example_input)
+        buffer = io.BytesIO()
+        torch.export.save(export_program(cpu_module, example), buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+        self._write_input_example(example)
+        return path
+
+    def save_torchscript(self, module: Any, example_input: Any, name: str = TORCHSCRIPT) -> Path:
+        """Trace ``module`` and save it as TorchScript ``model.pt`` (deprecated since torch
+        2.13: prefer :meth:`save_model`; still served and evaluated)."""
+        import torch
+
+        path = self.output_dir / name
+        if not self.is_main:
+            return path
+        self.logger.warning(
+            "TorchScript is deprecated since torch 2.13; ctx.save_model(module, example_input) "
+            "writes a torch.export program (model.pt2) instead"
+        )
+        cpu_module, example = self._cpu_copy(module, example_input)
         with torch.no_grad():
             scripted = torch.jit.trace(cpu_module, example)  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(scripted, buffer)
         atomic_write_bytes(path, buffer.getvalue())
-        if name == "model.pt" and hasattr(example, "tolist"):
-            # the request body deploy smoke-tests `/predict` with (see docs/deploy.md)
+        if name == TORCHSCRIPT:
+            self._write_input_example(example)
+        return path
+
+    @staticmethod
+    def _cpu_copy(module: Any, example_input: Any) -> tuple[Any, Any]:
+        inner = getattr(module, "module", module)
+        cpu_module = copy.deepcopy(inner).to("cpu").eval()
+        example = example_input.to("cpu") if hasattr(example_input, "to") else example_input
+        return cpu_module, example
+
+    def _write_input_example(self, example: Any) -> None:
+        """The request body deploy smoke-tests ``/predict`` with (see docs/deploy.md)."""
+        if hasattr(example, "tolist"):
             smoke = {"inputs": example[:1].tolist()}
             atomic_write_bytes(self.output_dir / "input_example.json", json.dumps(smoke).encode())
-        return path
 
     # checkpoints ----------------------------------------------------------------------------
     @property
@@ -227,14 +261,17 @@ class EvalContext:
     manifest: dict[str, Any]
     logger: logging.Logger = field(default_factory=lambda: step_logger("evaluate"))
 
-    def load_torchscript(self, name: str = "model.pt") -> Any:
-        """Load the TorchScript model from the artifact, on ``device``, in eval mode."""
-        import torch
+    def load_model(self) -> Any:
+        """The artifact's model on ``device``: the ``model.pt2`` program that
+        :meth:`TrainContext.save_model` wrote, or a TorchScript ``model.pt`` (with a note)."""
+        module, note = load_model(self.model_dir, self.device)
+        if note:
+            self.logger.warning(note)
+        return module
 
-        module = torch.jit.load(  # type: ignore[no-untyped-call]
-            str(self.model_dir / name), map_location=self.device
-        )
-        return module.eval()
+    def load_torchscript(self, name: str = TORCHSCRIPT) -> Any:
+        """Load a TorchScript model from the artifact, on ``device``, in eval mode."""
+        return load_torchscript(self.model_dir / name, self.device)
 
 
 def env_int(name: str, default: int) -> int:

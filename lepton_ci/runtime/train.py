@@ -267,7 +267,7 @@ def _train(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
     if not any(output.iterdir()):
         raise StepError(
             f"training finished but wrote no files to its output directory {output}",
-            hint="save the model with ctx.save_torchscript(...) or write to $LEPTON_OUTPUT_DIR",
+            hint="save the model with ctx.save_model(...) or write to $LEPTON_OUTPUT_DIR",
         )
     manifest = build_manifest(
         output,

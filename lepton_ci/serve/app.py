@@ -52,6 +52,8 @@ def load_model(state: ServeState, manifest: dict[str, Any] | None = None) -> Non
     state.predict = load_predictor(
         config.model_dir, entrypoint=config.entrypoint, threads=config.torch_threads
     )
+    if note := getattr(state.predict, "note", ""):
+        log.warning(note)  # a TorchScript model: still served, deprecated
     state.metrics.model_loaded(state.model, state.version, state.digest, state.manifest)
     state.ready = True
     log.info("model %s version %s (%s) ready", state.model, state.version, state.digest)

@@ -1,4 +1,4 @@
-"""Turning request inputs into model outputs: the default TorchScript predictor and custom ones.
+"""Turning request inputs into model outputs: the default torch predictor and custom ones.
 
 A custom predictor is ``spec.serve.entrypoint = "package.module:load"`` where
 ``load(model_dir: Path)`` returns either a callable ``(inputs: list) -> outputs`` or an object
@@ -36,30 +36,35 @@ def _import_torch() -> Any:
     return torch
 
 
-class TorchScriptPredictor:
-    """``model.pt`` loaded with ``torch.jit.load``, called on a float32 batch of the inputs.
+class TorchPredictor:
+    """The artifact's ``model.pt2`` (a checked torch.export program) or TorchScript ``model.pt``,
+    called on a float32 batch of the inputs (:func:`lepton_ci.model_files.load_model`).
 
     Outputs with a class dimension (``[batch, classes]``, classes > 1) predict the argmax;
     otherwise predictions equal outputs.
     """
 
-    def __init__(self, model_dir: Path, *, threads: int, filename: str = "model.pt") -> None:
+    def __init__(self, model_dir: Path, *, threads: int) -> None:
+        from lepton_ci.model_files import load_model, model_file
+
         torch = _import_torch()
         self._torch = torch
-        path = Path(model_dir) / filename
-        if not path.is_file():
+        path = model_file(Path(model_dir))
+        if path is None:
             raise ModelLoadError(
-                f"{path} not found",
-                hint="save a TorchScript model as model.pt (TrainContext.save_torchscript) "
+                f"no model.pt2 (or TorchScript model.pt) in {model_dir}",
+                hint="save the model with ctx.save_model(module, example_input) in train, "
                 "or set serve.entrypoint in lepton.yaml",
             )
         self.threads = threads
         torch.set_num_threads(threads)
         try:
-            self.module = torch.jit.load(str(path), map_location="cpu").eval()
+            self.module, self.note = load_model(Path(model_dir))
+        except LeptonError:
+            raise
         except Exception as exc:  # torch raises RuntimeError/ValueError subclasses
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"cannot load {path} with torch.jit.load: {first}") from None
+            raise ModelLoadError(f"cannot load {path}: {first}") from None
         self._lock = threading.Lock()
 
     def __call__(self, inputs: list[Any]) -> dict[str, Any]:
@@ -79,7 +84,7 @@ class TorchScriptPredictor:
                 torch.set_num_threads(self.threads)
             try:
                 output = self.module(batch)
-            except RuntimeError as exc:
+            except (RuntimeError, AssertionError, ValueError) as exc:  # shape guards of .pt2
                 shape = list(batch.shape)
                 raise BadInput(
                     f"the model cannot take inputs of shape {shape}: {_last_line(str(exc))}"
@@ -100,9 +105,9 @@ def _last_line(text: str) -> str:
 
 
 def load_predictor(model_dir: Path, *, entrypoint: str | None, threads: int) -> Predict:
-    """The predictor for an artifact: the spec's entrypoint, or the default TorchScript one."""
+    """The predictor for an artifact: the spec's entrypoint, or the default torch one."""
     if entrypoint is None:
-        return TorchScriptPredictor(model_dir, threads=threads)
+        return TorchPredictor(model_dir, threads=threads)
     module_name, _, attr = entrypoint.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

@@ -250,8 +250,9 @@ class ServeSpec(_Model):
 
     entrypoint: Annotated[str, Field(pattern=ENTRYPOINT)] | None = Field(
         None,
-        description="`module:function(model_dir) -> predictor`; default: load the TorchScript "
-        "`model.pt` from the artifact and call it on the request's `inputs`.",
+        description="`module:function(model_dir) -> predictor`; default: load the artifact's "
+        "torch.export program `model.pt2` (or a TorchScript `model.pt`) and call it on the "
+        "request's `inputs`.",
     )
     max_batch: Annotated[int, Field(ge=1, le=65536)] = Field(
         256, description="Largest number of inputs one request may carry."

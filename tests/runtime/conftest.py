@@ -118,10 +118,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 
 
 def weights_sha256(model_file: Path) -> str:
-    """sha256 over the TorchScript model's tensors (names, shapes and bytes), in order."""
-    import torch
+    """sha256 over the model's tensors (names, shapes and bytes), in order."""
+    from lepton_ci.model_files import load_exported, load_torchscript
 
-    module = torch.jit.load(str(model_file), map_location="cpu")
+    load = load_exported if model_file.suffix == ".pt2" else load_torchscript
+    module = load(model_file)
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         buffer = io.BytesIO()

@@ -31,7 +31,7 @@ def test_evaluation_writes_metrics_samples_and_a_junit_report(trained: Repo) -> 
     assert document["champion"] is None
     assert metrics["accuracy"] > 0.9 and metrics["macro_f1"] > 0.9 and metrics["loss"] > 0
     assert 0 < metrics["latency_p50_ms"] <= metrics["latency_p95_ms"]
-    model_bytes = (trained.train_dir / "model.pt").stat().st_size
+    model_bytes = (trained.train_dir / "model.pt2").stat().st_size
     assert metrics["model_size_bytes"] >= model_bytes
     assert {f"precision/{d}" for d in range(10)} | {f"recall/{d}" for d in range(10)} <= set(
         metrics
@@ -102,10 +102,10 @@ def test_a_failing_gate_exits_4_after_writing_every_report(trained: Repo) -> Non
 def test_evaluation_refuses_a_tampered_model(tmp_path: Path, trained: Repo) -> None:
     copy = tmp_path / "run"
     shutil.copytree(trained.run_dir, copy)
-    model = copy / "train" / "model.pt"
+    model = copy / "train" / "model.pt2"
     model.write_bytes(model.read_bytes()[:-10])
     result = trained.run("evaluate", "--run-dir", str(copy), check=False)
-    assert result.returncode == 1 and "model.pt" in result.stderr and "bytes" in result.stderr
+    assert result.returncode == 1 and "model.pt2" in result.stderr and "bytes" in result.stderr
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.model_files import load_exported
 from lepton_ci.runtime.hashing import sha256_file
 from lepton_ci.runtime.manifest import TamperedArtifact, manifest_digest, verify_artifacts
 
@@ -34,8 +35,8 @@ def test_train_writes_a_verified_artifact_and_a_complete_manifest(repo: Repo) ->
         del os.environ["BUILD_URL"]
 
     manifest = verify_artifacts(repo.train_dir)
-    assert set(manifest["files"]) >= {"model.pt"}
-    assert manifest["files"]["model.pt"]["sha256"] == sha256_file(repo.train_dir / "model.pt")
+    assert set(manifest["files"]) >= {"model.pt2", "input_example.json"}
+    assert manifest["files"]["model.pt2"]["sha256"] == sha256_file(repo.train_dir / "model.pt2")
     assert manifest["model"] == "digits-cnn"
     assert manifest["params"]["epochs"] == 3 and manifest["params"]["lr"] == 0.003
     assert manifest["seed"] == 42 and manifest["device"] == "cpu"
@@ -52,11 +53,12 @@ def test_train_writes_a_verified_artifact_and_a_complete_manifest(repo: Repo) ->
 
     import torch
 
-    model = torch.jit.load(str(repo.train_dir / "model.pt"))
+    model = load_exported(repo.train_dir / "model.pt2")  # a torch.export program, any batch
     assert model(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
 
-    (repo.train_dir / "model.pt").write_bytes(b"not the model")
-    with pytest.raises(TamperedArtifact, match=r"model\.pt"):
+    (repo.train_dir / "model.pt2").write_bytes(b"not the model")
+    with pytest.raises(TamperedArtifact, match=r"model\.pt2"):
         verify_artifacts(repo.train_dir)
 
 
@@ -65,7 +67,7 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(repo: Repo)
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         run_dir = repo.root / f"run-{name}"
         repo.run("train", *FAST, "--seed", seed, "--no-cache", "--run-dir", str(run_dir))
-        runs[name] = weights_sha256(run_dir / "train" / "model.pt")
+        runs[name] = weights_sha256(run_dir / "train" / "model.pt2")
     assert runs["a"] == runs["b"]
     assert runs["a"] != runs["c"]
 
@@ -141,8 +143,8 @@ def test_kill_9_mid_training_leaves_no_manifest_and_the_rerun_resumes(repo: Repo
     assert manifest["resumed_from"]["epoch"] >= 0
     assert not next_checkpoint.exists()  # the work directory is cleaned up after success
     # RNG states are checkpointed too: the resumed model equals the uninterrupted one
-    assert weights_sha256(repo.train_dir / "model.pt") == weights_sha256(
-        reference / "train" / "model.pt"
+    assert weights_sha256(repo.train_dir / "model.pt2") == weights_sha256(
+        reference / "train" / "model.pt2"
     )
 
 
@@ -186,6 +188,6 @@ def test_two_process_data_parallel_training_writes_one_artifact(repo: Repo) -> N
     assert "launching 2 process(es)" in result.log and "gloo" in result.log
     manifest = verify_artifacts(repo.train_dir)
     assert manifest["world_size"] == 2
-    assert "model.pt" in manifest["files"]
+    assert "model.pt2" in manifest["files"]
     assert manifest["train_metrics"]["train_loss"] > 0
     assert list(repo.run_dir.glob("**/manifest.json")) == [repo.train_dir / "manifest.json"]

@@ -14,7 +14,7 @@ from lepton_ci.runtime import EvalResult
 
 
 def evaluate(ctx) -> EvalResult:  # type: ignore[no-untyped-def]
-    model = ctx.load_torchscript()  # the model.pt that training saved
+    model = ctx.load_model()  # the model.pt2 that training saved
     images, labels = load(ctx.dataset).tensors
     batch_size = int(ctx.params.get("batch_size", 64))
 

@@ -1,7 +1,8 @@
 """Training entrypoint: ``train.entrypoint: digits.train:train`` in lepton.yaml.
 
 lepton-ci seeds python/numpy/torch, picks the device and hands us a TrainContext. We write the
-model with ``ctx.save_torchscript`` and checkpoint every epoch so an interrupted job resumes.
+model with ``ctx.save_model`` (a torch.export program, model.pt2) and checkpoint every epoch so
+an interrupted job resumes.
 """
 
 from __future__ import annotations
@@ -54,4 +55,4 @@ def train(ctx) -> None:  # type: ignore[no-untyped-def]
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
         )
 
-    ctx.save_torchscript(model, example_input=dataset.tensors[0][:1])
+    ctx.save_model(model, example_input=dataset.tensors[0][:1])
