@@ -45,6 +45,21 @@ def _model_version(run_dir: str) -> str | None:
     help="Port (default: image.port from the spec, else 8080).",
 )
 @click.option("--max-batch", type=click.IntRange(1, 65536), help="Most inputs per request.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 65536),
+    help="Most input rows per forward pass (adaptive batching; 1: off; default 32).",
+)
+@click.option(
+    "--batch-latency-ms",
+    type=click.FloatRange(0, 1000),
+    help="Wait for batch-mates after a batch's first request (default 0: none).",
+)
+@click.option(
+    "--queue-timeout-ms",
+    type=click.FloatRange(1, 600000),
+    help="A request queued longer is answered 503 with Retry-After (default 1000).",
+)
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--entrypoint", help="Custom predictor `module:function(model_dir)`.")
 @click.option(
@@ -73,6 +88,9 @@ def serve(
     host: str,
     port: int | None,
     max_batch: int | None,
+    batch_size: int | None,
+    batch_latency_ms: float | None,
+    queue_timeout_ms: float | None,
     workers: int | None,
     entrypoint: str | None,
     threads: int | None,
@@ -84,6 +102,7 @@ def serve(
     /metrics until SIGTERM (in-flight requests are drained)."""
     from lepton_ci.serve.config import ServeConfig
     from lepton_ci.serve.server import serve as run
+    from lepton_ci.spec.model import BatchingSpec
 
     serve_spec, default_port = None, 8080
     if Path(spec_path).is_file():
@@ -91,6 +110,7 @@ def serve(
 
         spec = load_spec(spec_path)
         serve_spec, default_port = spec.serve, spec.image.port
+    batching = serve_spec.batching if serve_spec else BatchingSpec()
     run(
         ServeConfig(
             model_dir=model_dir or Path(str(RunLayout(root=PurePosixPath(run_dir)).train_dir)),
@@ -103,5 +123,10 @@ def serve(
             model_version=model_version or _model_version(run_dir),
             graceful_timeout=graceful_timeout,
             access_log=access_log,
+            batch_size=batch_size or batching.max_batch_size,
+            batch_latency_ms=(
+                batch_latency_ms if batch_latency_ms is not None else batching.max_latency_ms
+            ),
+            queue_timeout_ms=queue_timeout_ms or batching.queue_timeout_ms,
         )
     )

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from lepton_ci.render.escape import Safe, environment, render_template
-from lepton_ci.spec.model import Spec
+from lepton_ci.spec.model import BatchingSpec, Spec
 
 MODEL_DIR = "/app/model"
 """Where the trained artifact lives inside the image."""
@@ -74,6 +74,13 @@ def serve_command(spec: Spec) -> list[str]:
     argv += ["--max-batch", str(spec.serve.max_batch), "--workers", str(spec.serve.workers)]
     if spec.serve.entrypoint:
         argv += ["--entrypoint", spec.serve.entrypoint]
+    batching, default = spec.serve.batching, BatchingSpec()
+    if batching.max_batch_size != default.max_batch_size:
+        argv += ["--batch-size", str(batching.max_batch_size)]
+    if batching.max_latency_ms != default.max_latency_ms:
+        argv += ["--batch-latency-ms", f"{batching.max_latency_ms:g}"]
+    if batching.queue_timeout_ms != default.queue_timeout_ms:
+        argv += ["--queue-timeout-ms", f"{batching.queue_timeout_ms:g}"]
     return argv
 
 

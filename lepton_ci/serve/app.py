@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.responses import JSONResponse
 
+from lepton_ci.serve.batching import Batcher, BatchPolicy, Overloaded
 from lepton_ci.serve.config import ServeConfig
 from lepton_ci.serve.metrics import ServeMetrics
 from lepton_ci.serve.predictor import BadInput, Predict, load_predictor
@@ -32,6 +33,7 @@ class ServeState:
     config: ServeConfig
     metrics: ServeMetrics = field(default_factory=ServeMetrics)
     predict: Predict | None = None
+    batcher: Batcher | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     model: str = "unknown"
     version: str = "unregistered"
@@ -96,7 +98,15 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
             state.metrics.errors.labels(reason="bad_request").inc()
             return _error(422 if not isinstance(exc, _NotJson) else 400, str(exc))
         try:
-            result = await run_in_threadpool(state.predict, inputs)
+            if state.batcher is not None:
+                result = await state.batcher.submit(inputs)
+            else:
+                result = await run_in_threadpool(state.predict, inputs)
+        except Overloaded as exc:
+            state.metrics.errors.labels(reason="overloaded").inc()
+            response = _error(503, f"overloaded: {exc}; retry shortly")
+            response.headers["Retry-After"] = "1"
+            return response
         except BadInput as exc:
             state.metrics.errors.labels(reason="bad_request").inc()
             return _error(422, str(exc))
@@ -133,8 +143,16 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await run_in_threadpool(load_model, state, manifest)
+        if state.predict is not None and config.batch_size > 1:
+            policy = BatchPolicy(
+                config.batch_size, config.batch_latency_ms, config.queue_timeout_ms
+            )
+            state.batcher = Batcher(state.predict, policy, state.metrics)
+            state.batcher.start()
         yield
         state.ready = False
+        if state.batcher is not None:
+            await state.batcher.stop()
 
     app = Starlette(
         routes=[

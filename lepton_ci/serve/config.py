@@ -29,6 +29,9 @@ class ServeConfig:
     max_body_bytes: int = 32 * 1024 * 1024
     graceful_timeout: float = 30.0
     access_log: bool = False
+    batch_size: int = 32  # rows per forward pass (adaptive batching); 1: off
+    batch_latency_ms: float = 0.0
+    queue_timeout_ms: float = 1000.0
 
     @property
     def torch_threads(self) -> int:
@@ -42,6 +45,9 @@ class ServeConfig:
             "LEPTON_SERVE_WORKERS": str(self.workers),
             "LEPTON_SERVE_THREADS": str(self.torch_threads),
             "LEPTON_SERVE_MAX_BODY": str(self.max_body_bytes),
+            "LEPTON_SERVE_BATCH_SIZE": str(self.batch_size),
+            "LEPTON_SERVE_BATCH_LATENCY_MS": str(self.batch_latency_ms),
+            "LEPTON_SERVE_QUEUE_TIMEOUT_MS": str(self.queue_timeout_ms),
         }
         if self.entrypoint:
             env["LEPTON_SERVE_ENTRYPOINT"] = self.entrypoint
@@ -60,4 +66,7 @@ class ServeConfig:
             threads=int(env["LEPTON_SERVE_THREADS"]) if env.get("LEPTON_SERVE_THREADS") else None,
             model_version=env.get("LEPTON_MODEL_VERSION") or None,
             max_body_bytes=int(env.get("LEPTON_SERVE_MAX_BODY", str(32 * 1024 * 1024))),
+            batch_size=int(env.get("LEPTON_SERVE_BATCH_SIZE", "32")),
+            batch_latency_ms=float(env.get("LEPTON_SERVE_BATCH_LATENCY_MS", "0")),
+            queue_timeout_ms=float(env.get("LEPTON_SERVE_QUEUE_TIMEOUT_MS", "1000")),
         )

@@ -52,6 +52,18 @@ class ServeMetrics:
             "lepton_predict_errors", "Failed predictions by reason.", ["reason"], registry=r
         )
         self.inputs = Counter("lepton_predict_inputs", "Examples predicted.", registry=r)
+        self.batch_size = Histogram(
+            "lepton_batch_size",
+            "Input rows per forward pass (adaptive batching).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.queue_time = Histogram(
+            "lepton_batch_queue_seconds",
+            "Time a request waited for its batch's forward pass.",
+            buckets=BUCKETS,
+            registry=r,
+        )
         self.info = Gauge(
             "lepton_model_info",
             "The model being served (value 1).",
@@ -68,7 +80,7 @@ class ServeMetrics:
             "When this process loaded the model.",
             registry=r,
         )
-        for reason in ("bad_request", "too_large", "model_error"):
+        for reason in ("bad_request", "too_large", "model_error", "overloaded"):
             self.errors.labels(reason=reason)
 
     def exposition(self) -> tuple[bytes, str]:

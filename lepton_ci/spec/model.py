@@ -245,6 +245,23 @@ class ImageSpec(_Model):
     )
 
 
+class BatchingSpec(_Model):
+    """Adaptive batching: concurrent requests share one forward pass (docs/image-and-serving.md)."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=65536)] = Field(
+        32, description="Most input rows per forward pass; 1 turns batching off."
+    )
+    max_latency_ms: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
+        0.0,
+        description="How long the first request of a batch waits for batch-mates; 0: none "
+        "(batches form only from requests already queued).",
+    )
+    queue_timeout_ms: Annotated[float, Field(gt=0, le=600000, allow_inf_nan=False)] = Field(
+        1000.0,
+        description="A request still queued after this long is answered 503 with Retry-After.",
+    )
+
+
 class ServeSpec(_Model):
     """How `lepton-ci serve` loads and calls the model inside the image."""
 
@@ -258,6 +275,7 @@ class ServeSpec(_Model):
         256, description="Largest number of inputs one request may carry."
     )
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
 
 
 class EnvironmentSpec(_Model):
