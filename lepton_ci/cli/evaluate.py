@@ -33,6 +33,15 @@ from lepton_ci.cli.options import run_dir_option, spec_option
     default=None,
     help="Compare with a previous run's evaluate/ directory instead of the registry.",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Run the model even when the step cache has its predictions."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LEPTON_CACHE_DIR",
+    help="Step cache shared by agents [env LEPTON_CACHE_DIR; ~/.cache/lepton-ci/steps].",
+)
 def evaluate(
     spec_path: str,
     run_dir: str,
@@ -41,6 +50,8 @@ def evaluate(
     device: str | None,
     params: tuple[str, ...],
     champion_dir: Path | None,
+    no_cache: bool,
+    cache_dir: Path | None,
 ) -> None:
     """Evaluate the trained model, apply the quality gates and write JUnit + metrics.json.
 
@@ -65,6 +76,8 @@ def evaluate(
         device=device,
         params=parse_params(params),
         champion_dir=champion_dir,
+        cache=not no_cache,
+        cache_dir=cache_dir,
     )
     report = run_evaluate(spec, Path(spec_path), options)
     failed = sum(1 for g in report.gates if g.failed)

@@ -21,6 +21,7 @@ from lepton_ci import console
 from lepton_ci.errors import GateFailed, MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, remove_tree
 from lepton_ci.layout import LAYOUT
+from lepton_ci.outcome import report_outcome
 from lepton_ci.runtime.gates import GateResult, evaluate_gates
 from lepton_ci.runtime.junit import metrics_table, render_junit, write_junit
 from lepton_ci.runtime.manifest import verify_artifacts
@@ -50,6 +51,9 @@ class EvaluateOptions:
     champion_dir: Path | None = None
     """A previous run's ``evaluate/`` directory to compare with instead of the registry's."""
     use_registry: bool = True
+    cache: bool = True
+    cache_dir: Path | None = None
+    """The step cache (default: the train step's, ``$LEPTON_CACHE_DIR``)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,9 @@ def run_evaluate(
     console.info(f"evaluating {spec.model_name} from {model_dir} (manifest verified)", step=STEP)
 
     started = time.perf_counter()
-    y_true, outputs, kind, names, timings = _predictions(spec, root, model_dir, manifest, options)
+    y_true, outputs, kind, names, timings = _cached_predictions(
+        spec, Path(spec_path), run_dir, model_dir, manifest, options
+    )
     eval_seconds = time.perf_counter() - started
     if spec.evaluate.task == "classification":
         metrics, samples = classification(y_true, outputs, kind, names)
@@ -165,6 +171,49 @@ def _log(metrics: dict[str, Any], results: list[GateResult], junit: Path) -> Non
 
 
 # predictions --------------------------------------------------------------------------------
+
+
+def _cached_predictions(
+    spec: Spec,
+    spec_path: Path,
+    run_dir: Path,
+    model_dir: Path,
+    manifest: dict[str, Any],
+    options: EvaluateOptions,
+) -> tuple[np.ndarray, np.ndarray, str, list[str] | None, list[float]]:
+    """The model's predictions, from the step cache when nothing they depend on changed
+    (:mod:`lepton_ci.runtime.evaluate_cache`), else by running it (and caching them)."""
+    from lepton_ci.runtime import evaluate_cache
+    from lepton_ci.runtime.inputs import changes, recall, remember
+    from lepton_ci.runtime.train import default_cache_dir, device_kind
+
+    root = spec_path.resolve().parent
+    if not options.cache:
+        console.info("step cache disabled (--no-cache): running the model", step=STEP)
+        return _predictions(spec, root, model_dir, manifest, options)
+    cache_dir = (options.cache_dir or default_cache_dir()).expanduser()
+    params = {**spec.evaluate.params, **options.params}
+    device = device_kind(options.device or spec.train.device)
+    inputs = evaluate_cache.evaluate_inputs(spec, spec_path, run_dir, model_dir, params, device)
+    cached = evaluate_cache.load(cache_dir, inputs)
+    if cached is not None:
+        console.info(
+            "step cache hit: reused the predictions of this model on this data "
+            "(metrics and gates recomputed)",
+            step=STEP,
+        )
+        report_outcome(STEP, "cache hit")
+        return cached.y_true, cached.outputs, cached.kind, cached.names, cached.timings
+    before = recall(cache_dir, STEP, spec.model_name)
+    console.info(f"step cache miss: {changes(before, inputs)}: running the model", step=STEP)
+    y_true, outputs, kind, names, timings = _predictions(spec, root, model_dir, manifest, options)
+    predictions = evaluate_cache.Predictions(y_true, outputs, kind, names, timings)
+    try:
+        evaluate_cache.save(cache_dir, inputs, predictions)
+        remember(cache_dir, STEP, spec.model_name, inputs)
+    except OSError as exc:  # a read-only or full cache never fails the step
+        console.info(f"step cache not written ({exc})", step=STEP)
+    return y_true, outputs, kind, names, timings
 
 
 def _predictions(

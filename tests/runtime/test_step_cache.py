@@ -117,3 +117,79 @@ def test_a_changed_param_is_a_miss_that_names_it(
     (line / "lepton.yaml").write_text(SPEC.replace("degree: 1", "degree: 2"))
     hit, log = train(line, capsys)
     assert not hit and "params changed (degree: 1 -> 2)" in log
+
+
+SCORE = """\
+import json, os, pathlib
+import numpy as np
+counter = pathlib.Path(os.environ["SCORE_RUNS"])
+counter.write_text(str(int(counter.read_text() or 0) + 1) if counter.exists() else "1")
+x, y = np.load(os.environ["LEPTON_DATA"])
+line = json.loads((pathlib.Path(os.environ["LEPTON_MODEL_DIR"]) / "line.json").read_text())
+out = pathlib.Path(os.environ["LEPTON_OUTPUT_DIR"])
+np.savez(out / "predictions.npz", y_true=y, outputs=np.polyval(line, x))
+"""
+
+
+def evaluate(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[bool, str]:
+    from lepton_ci.runtime.evaluate import EvaluateOptions, run_evaluate
+
+    spec_path = root / "lepton.yaml"
+    options = EvaluateOptions(
+        run_dir=root / ".lepton" / "run", cache_dir=root.parent / "cache", use_registry=False
+    )
+    report = run_evaluate(load_spec(spec_path), spec_path, options)
+    captured = capsys.readouterr()
+    return report.passed, captured.out + captured.err
+
+
+@pytest.fixture
+def scored(line: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The line model with a scorer that counts its runs in ``../score-runs``."""
+    (line / "score.py").write_text(SCORE)
+    git(line, "commit", "-qam", "scorer", "--author", "t <t@t>")
+    monkeypatch.setenv("SCORE_RUNS", str(line.parent / "score-runs"))
+    return line
+
+
+def score_runs(root: Path) -> int:
+    return int((root.parent / "score-runs").read_text())
+
+
+def test_evaluate_with_nothing_changed_reuses_the_predictions(
+    scored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(scored, capsys)
+    assert evaluate(scored, capsys)[0] is True and score_runs(scored) == 1
+    passed, log = evaluate(scored, capsys)
+    assert passed and score_runs(scored) == 1, log
+    assert "step cache hit: reused the predictions" in log
+
+
+def test_a_changed_gate_takes_effect_on_cached_predictions(
+    scored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(scored, capsys)
+    evaluate(scored, capsys)
+    spec = scored / "lepton.yaml"
+    spec.write_text(spec.read_text().replace("r2 >= 0.95", "rmse <= -1"))
+    from lepton_ci.errors import GateFailed
+
+    with pytest.raises(GateFailed, match="rmse"):
+        evaluate(scored, capsys)
+    assert score_runs(scored) == 1  # the gates were recomputed, the model not rerun
+
+
+def test_a_changed_evaluator_or_model_is_a_miss_that_names_it(
+    scored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(scored, capsys)
+    evaluate(scored, capsys)
+    (scored / "score.py").write_text(SCORE + "# tuned\n")
+    _, log = evaluate(scored, capsys)
+    assert score_runs(scored) == 2 and "score.py" in log and "step cache miss" in log
+    spec = scored / "lepton.yaml"
+    spec.write_text(spec.read_text().replace("degree: 1", "degree: 2"))
+    train(scored, capsys)
+    _, log = evaluate(scored, capsys)
+    assert score_runs(scored) == 3 and "model" in log.split("step cache miss")[1], log
