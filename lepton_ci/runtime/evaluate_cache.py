@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lepton_ci.runtime.hashing import data_digests
-from lepton_ci.runtime.inputs import FileSet, Inputs, SourceRule, key_of
+from lepton_ci.runtime.inputs import FileSet, Inputs, key_of
 from lepton_ci.runtime.manifest import manifest_digest, versions
 from lepton_ci.spec.model import Spec
 
@@ -40,18 +40,11 @@ def evaluate_inputs(
     spec: Spec, spec_path: Path, run_dir: Path, model_dir: Path, params: dict[str, Any], device: str
 ) -> Inputs:
     """What evaluating reads, by name."""
+    from lepton_ci.runtime.train import source_rule
+
     root = spec_path.resolve().parent
-    excluded = [run_dir.resolve(), spec_path.resolve()]
-    excluded += [(root / item).resolve() for item in spec.train.data]
     dataset = [spec.evaluate.dataset] if spec.evaluate.dataset else []
-    excluded += [(root / item).resolve() for item in dataset]
-    rule = SourceRule(
-        root,
-        entrypoint=spec.evaluate.entrypoint,
-        command=spec.evaluate.command,
-        excluded=tuple(excluded),
-        exclude=tuple(spec.train.exclude),
-    )
+    rule = source_rule(spec, spec_path, run_dir, spec.evaluate.entrypoint, spec.evaluate.command)
     return {
         "model": manifest_digest(model_dir),
         "data": FileSet(data_digests(root, dataset)),

@@ -157,19 +157,8 @@ def train_inputs(
 ) -> Inputs:
     """What training reads, by name (see :class:`~lepton_ci.runtime.inputs.SourceRule`)."""
     root = spec_path.resolve().parent
-    excluded = [run_dir.resolve(), spec_path.resolve()]
-    excluded += [(root / item).resolve() for item in spec.train.data]
-    if spec.evaluate.dataset:
-        excluded.append((root / spec.evaluate.dataset).resolve())
-    if spec.train.command:
-        excluded.append((root / spec.train.outputs).resolve())
-    rule = SourceRule(
-        root,
-        entrypoint=spec.train.entrypoint,
-        command=spec.train.command,
-        excluded=tuple(excluded),
-        exclude=tuple(spec.train.exclude),
-    )
+    outputs = [spec.train.outputs] if spec.train.command else []
+    rule = source_rule(spec, spec_path, run_dir, spec.train.entrypoint, spec.train.command, outputs)
     return {
         "sources": rule.digests(),
         "data": FileSet(data_digests(root, spec.train.data)),
@@ -180,6 +169,29 @@ def train_inputs(
         "device": device_kind(device),
         "world_size": world_size,
     }
+
+
+def source_rule(
+    spec: Spec,
+    spec_path: Path,
+    run_dir: Path,
+    entrypoint: str | None,
+    command: str | None,
+    outputs: list[str] | None = None,
+) -> SourceRule:
+    """The code a step runs: the source rule for its entrypoint or command, leaving out the run
+    directory, the spec, the training and evaluation data and the step's ``outputs``."""
+    root = spec_path.resolve().parent
+    dataset = [spec.evaluate.dataset] if spec.evaluate.dataset else []
+    excluded = [run_dir.resolve(), spec_path.resolve()]
+    excluded += [(root / item).resolve() for item in [*spec.train.data, *dataset, *(outputs or [])]]
+    return SourceRule(
+        root,
+        entrypoint=entrypoint,
+        command=command,
+        excluded=tuple(excluded),
+        exclude=tuple(spec.train.exclude),
+    )
 
 
 def device_kind(requested: str) -> str:
