@@ -4,9 +4,10 @@ pass, at each concurrency given; and the limit: the raw batched forward pass, no
 
 Run: `.venv/bin/python benchmarks/serve.py [--requests 2000 --concurrency 1,16,64 --batch 1]`
 Both servers run as separate processes on 127.0.0.1, one worker, same torch thread count;
-the load generator (asyncio + httpx, keep-alive) sends a bounded number of single-row requests
-(`--batch` rows each). Goals (issue 12): >= 3x throughput at <= 1.0x p99 at concurrency 16 and
-64, >= 0.95x at concurrency 1, and >= 0.5x of the raw forward pass at 64.
+the load generator is wrk (Debian `wrk`, installed by .ci/setup; keep-alive, `--seconds` per
+level), else an asyncio + httpx client (which on 2 cores limits both servers itself), sending
+single-row requests (`--batch` rows each). Goals (issue 12): >= 3x throughput at <= 1.0x p99
+at concurrency 16 and 64, >= 0.95x at concurrency 1, and >= 0.5x of the raw forward pass at 64.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,12 +131,48 @@ async def load(port: int, requests: int, concurrency: int, batch: int) -> tuple[
     return requests / elapsed, latencies
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[{body}]==]
+"""
+
+
+def wrk_load(port: int, seconds: float, concurrency: int, batch: int) -> tuple[float, float]:
+    """Requests/s and p99 (ms) from wrk (Debian `wrk`): a C load generator, so the client is
+    not what limits the servers on a 2-core machine, as an asyncio client in Python is."""
+    import json
+    import re
+
+    body = json.dumps({"inputs": [[0.01 * i] * 64 for i in range(batch)]})
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(body=body))
+    out = subprocess.run(
+        [
+            *("wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency"),
+            *("-s", script.name, f"http://127.0.0.1:{port}/predict"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
 def bench(
     argv: list[str], port: int, env: dict[str, str], args: argparse.Namespace
 ) -> tuple[float, float]:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
+        if shutil.which("wrk"):
+            wrk_load(port, 1, args.concurrency, args.batch)  # warm-up
+            return wrk_load(port, args.seconds, args.concurrency, args.batch)
         asyncio.run(load(port, args.requests // 10, args.concurrency, args.batch))  # warm-up
         rps, latencies = asyncio.run(load(port, args.requests, args.concurrency, args.batch))
     finally:
@@ -146,7 +184,8 @@ def bench(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="without wrk: per level")
+    parser.add_argument("--seconds", type=float, default=5.0, help="with wrk: per level")
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument(
