@@ -47,14 +47,29 @@ def groovy_list(values: Iterable[object]) -> Safe:
     return Safe("[" + ", ".join(groovy_str(v) for v in values) + "]")
 
 
+# Characters YAML parsers disagree on: C1 controls (U+0085 NEL is a line break to Ruby Psych,
+# GitLab's parser, and to YAML 1.1), the line and paragraph separators, the byte-order mark.
+# Lone surrogates cannot be written as UTF-8 at all, and Psych rejects their \u escapes.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _yaml_json(value: Any) -> str:
+    """JSON text (a valid YAML flow scalar) with non-ASCII kept as UTF-8, except the characters
+    above, written as ``\\uXXXX`` escapes, which every YAML parser reads the same way."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = _SURROGATE.sub("\ufffd", text)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def yaml_str(value: object) -> Safe:
     """A YAML double-quoted scalar (JSON strings are valid YAML 1.2 flow scalars)."""
-    return Safe(json.dumps(str(value), ensure_ascii=True))
+    return Safe(_yaml_json(str(value)))
 
 
 def yaml_value(value: Any) -> Safe:
     """Any JSON-able value as YAML flow (lists, maps, numbers, booleans, strings)."""
-    return Safe(json.dumps(value, ensure_ascii=True))
+    return Safe(_yaml_json(value))
 
 
 def gitlab_expr_str(value: object) -> Safe:
@@ -75,9 +90,19 @@ def sh_line(argv: Iterable[object]) -> Safe:
     return Safe(shlex.join(str(a) for a in argv))
 
 
+# Anything some parser takes for the end of a line: C0 and C1 controls (U+0085 NEL), the line
+# and paragraph separators, and the byte-order mark.
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]+")
+
+
 def comment(value: object) -> Safe:
-    """Text safe inside a one-line comment of any of our languages."""
-    return Safe(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)).replace("*/", "* /"))
+    """Text safe inside a one-line comment of any of our languages.
+
+    Groovy 2.4 (the Groovy Jenkins runs) expands ``\\uXXXX`` escapes before lexing, even in
+    comments: ``\\u000a`` would end the comment and run the rest of the line. A space after
+    each backslash-u keeps the text readable and inert."""
+    text = _LINE_BREAKS.sub(" ", str(value))
+    return Safe(re.sub(r"\\(?=u)", "\\ ", text).replace("*/", "* /"))
 
 
 def xml_text(value: object) -> Safe:

@@ -160,6 +160,7 @@ def train_inputs(
     outputs = [spec.train.outputs] if spec.train.command else []
     rule = source_rule(spec, spec_path, run_dir, spec.train.entrypoint, spec.train.command, outputs)
     return {
+        "model": spec.model_name,  # the manifest names it: another model is another artifact
         "sources": rule.digests(),
         "data": FileSet(data_digests(root, spec.train.data)),
         "params": params,

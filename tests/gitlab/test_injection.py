@@ -8,7 +8,9 @@ with `expand: false`; in scripts the shell must see them as one literal word.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lepton_ci.render.files import GeneratedFile
 from tests.gitlab.conftest import HOSTILE, VARIANTS, GitlabCiLocal, Render, hostile_spec
 from tests.gitlab.extract import gitlab_commands, resolve
 
@@ -106,3 +109,45 @@ def test_gitlab_ci_local_accepts_the_hostile_file(
     out = render(hostile_spec(), style, include, SPEC_PATH)
     gitlab_ci_local.write(out.text)
     assert list(gitlab_ci_local.jobs()) == list(out.pipeline.stages)
+
+
+def psych_load(text: str) -> Any:
+    """The document as Ruby Psych (the YAML parser GitLab itself runs) reads it, via JSON."""
+    if shutil.which("ruby") is None:
+        pytest.fail("ruby (Psych, GitLab's YAML parser) is needed: run `bash .ci/setup`")
+    script = "require 'yaml'; require 'json'; print JSON.generate(YAML.safe_load($stdin.read))"
+    proc = subprocess.run(
+        ["ruby", "-e", script], input=text.encode(), capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    return json.loads(proc.stdout)
+
+
+# Line breaks only some parsers see: NEL (YAML 1.1, Psych), the line and paragraph separators
+BREAKS = ["\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("style", ["standalone", "library"])
+@pytest.mark.parametrize("brk", BREAKS, ids=["nel", "line-sep", "para-sep"])
+def test_a_unicode_line_break_adds_no_job_for_gitlab(render: Render, style: str, brk: str) -> None:
+    """A project name or spec path with a break Psych honours must not start a YAML line of its
+    own (`pwned_job: ...`) in a comment or a value: GitLab would run it."""
+    attack = f"x{brk}pwned_job: {{script: [id]}}{brk}y"
+    spec = hostile_spec().replace(json.dumps(HOSTILE), json.dumps(attack))
+    out = render(spec, style, "component", f"ml/{attack}/lepton.yaml")
+    header = GeneratedFile(".gitlab-ci.yml", out.text, "#", f"ml/{attack}/lepton.yaml").content
+    doc = psych_load(header)
+    assert "pwned_job" not in doc
+    assert doc == yaml.safe_load(header)
+    assert doc["variables"]["LEPTON_PROJECT"] == {"value": attack, "expand": False}
+
+
+@pytest.mark.parametrize("style", ["standalone", "library"])
+def test_any_unicode_name_reads_the_same_in_psych(render: Render, style: str) -> None:
+    """Emoji, accents, a byte-order mark and C1 controls: Psych and PyYAML agree, byte-exact."""
+    name = "Modèle 😀 \ufeff\x9b\x7f ünïcode"
+    literal = json.dumps(name, ensure_ascii=False).replace("\x9b", "\\x9b").replace("\x7f", "\\x7f")
+    out = render(hostile_spec().replace(json.dumps(HOSTILE), literal), style)
+    doc = psych_load(out.text)
+    assert doc == yaml.safe_load(out.text)
+    assert doc["variables"]["LEPTON_PROJECT"]["value"] == name

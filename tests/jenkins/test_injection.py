@@ -7,14 +7,19 @@ approvers and the spec path; Groovy evaluation must hand each back byte for byte
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lepton_ci.pipeline.model import shell_line
-from tests.jenkins.conftest import STYLES, hostile, payload
+from lepton_ci.render.outputs import generated_files
+from lepton_ci.spec.loader import parse_spec
+from tests.jenkins.conftest import SPECS, STYLES, hostile, payload
 
 
 @pytest.fixture(params=STYLES)
@@ -58,3 +63,34 @@ def test_payload_stays_inside_single_quoted_literals(style_name: str, tmp_path: 
     )
     for fragment in ("quoted", "$HOME", "touch", "pwned", "line two", "$(id)"):
         assert fragment not in code
+
+
+GROOVY_24_LIB = Path("/usr/share/groovy/lib")  # Debian `groovy`: the 2.4 line Jenkins runs
+
+
+@pytest.mark.parametrize("style_name", STYLES)
+def test_a_unicode_escape_cannot_end_a_comment_under_jenkins_groovy(
+    style_name: str, tmp_path: Path
+) -> None:
+    """Groovy 2.4 expands `\\uXXXX` before it lexes, even inside `//` comments: `\\u000a` in the
+    project name or the spec path would end the comment and run what follows. Every comment
+    line of the generated Jenkinsfile is run by Groovy 2.4 itself; nothing may execute."""
+    if shutil.which("java") is None or not any(GROOVY_24_LIB.glob("groovy-2.4*.jar")):
+        pytest.fail("java and Debian's groovy (2.4) are needed: run `bash .ci/setup`")
+    marker = tmp_path / "pwned"
+    attack = f"x \\u000a new File('{marker}').write('pwned') //"
+    spec = parse_spec(SPECS["full"].replace("name: Digits CNN", f"name: {json.dumps(attack)}"))
+    files = generated_files(spec, f"ml/{attack}/lepton.yaml", style=style_name)
+    [jenkinsfile] = [f.content for f in files if f.path == "Jenkinsfile"]
+    comments = [line for line in jenkinsfile.splitlines() if line.lstrip().startswith("//")]
+    assert any("000a" in line for line in comments), "the attack must reach a comment"
+    script = tmp_path / "comments.groovy"
+    script.write_text("\n".join(comments) + "\nprintln 'END'\n")
+    run = subprocess.run(
+        ["java", "-cp", f"{GROOVY_24_LIB}/*", "groovy.ui.GroovyMain", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "END", run.stderr[-2000:]
+    assert not marker.exists(), "a comment in the Jenkinsfile ran as Groovy"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -117,6 +118,18 @@ def test_a_changed_param_is_a_miss_that_names_it(
     (line / "lepton.yaml").write_text(SPEC.replace("degree: 1", "degree: 2"))
     hit, log = train(line, capsys)
     assert not hit and "params changed (degree: 1 -> 2)" in log
+
+
+def test_another_model_trained_from_the_same_code_gets_its_own_artifact(
+    line: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two models built from one tree (or the e2e copy of an example) never share a manifest."""
+    train(line, capsys)
+    (line / "lepton.yaml").write_text(SPEC.replace("model: line-fit", "model: line-fit-b"))
+    hit, log = train(line, capsys)
+    manifest = json.loads((line / ".lepton" / "run" / "train" / "manifest.json").read_text())
+    assert not hit, log
+    assert manifest["model"] == "line-fit-b"
 
 
 SCORE = """\
