@@ -99,24 +99,25 @@ def main() -> None:
     push_image(spec, root=root, run_dir=run, record=False)
 
     model_bytes = make_model(run / "train", width=width, seed=1)
-    t0 = time.monotonic()
-    build_image(spec, root=root, run_dir=run, wheel=wheel, model_version="2")
-    warm = time.monotonic() - t0
     before = registry_bytes(storage) if storage.is_dir() else None
+    t0 = time.monotonic()
+    built = build_image(spec, root=root, run_dir=run, wheel=wheel, model_version="2")
+    warm = time.monotonic() - t0
+    t0 = time.monotonic()
     result = push_image(spec, root=root, run_dir=run, record=False)
+    push_seconds = time.monotonic() - t0
     stored = registry_bytes(storage) - before if before is not None else None
+    uploaded = built.bytes_pushed + result.bytes_pushed
 
     rows = [
         ("cold build (no cache, base present)", f"{cold:.1f} s"),
-        ("rebuild after model-only change", f"{warm:.1f} s"),
+        ("rebuild (and staging push) after model-only change", f"{warm:.1f} s"),
         ("rebuild / cold", f"{warm / cold:.2f}x"),
         ("model artifact size", f"{model_bytes / 1e6:.2f} MB"),
-        (
-            "layers pushed / already in registry",
-            f"{result.layers_pushed} / {result.layers_existing}",
-        ),
-        ("bytes uploaded (engine progress)", f"{result.bytes_pushed / 1e6:.2f} MB"),
-        ("uploaded / model size (goal <= 1.1x)", f"{result.bytes_pushed / model_bytes:.3f}x"),
+        ("layers uploaded by the build's staging push", f"{built.layers_pushed}"),
+        (f"image push ({result.via}: tags moved to the digest)", f"{push_seconds:.1f} s"),
+        ("bytes uploaded, build + push (engine progress)", f"{uploaded / 1e6:.2f} MB"),
+        ("uploaded / model size (goal <= 1.1x)", f"{uploaded / model_bytes:.3f}x"),
     ]
     if stored is not None:
         rows.append(("registry storage growth / model size", f"{stored / model_bytes:.3f}x"))

@@ -234,11 +234,14 @@ void inLock(String resource, Closure body) {
 /**
  * Run `body` for `job` on the stage's agent: check out, unstash what the job needs, run with the
  * pipeline's variables (inside the stage's container image if any), then stash and archive what
- * it hands on, even when it failed. A failing step marks stage and build FAILURE and lets the
- * build go on to the stages that run regardless (the metrics push). A lost agent reruns all of it
- * on a fresh one (`retry`): `catchInterruptions: false` lets that interruption (and an abort or a
- * timeout) through to `retry`, which the default catchError would swallow (CatchErrorStep.java,
- * jenkinsci/workflow-basic-steps-plugin).
+ * it hands on, even when it failed. A failing step (`sh`, `error`: hudson.AbortException) marks
+ * stage and build FAILURE and lets the build go on to the stages that run regardless (the metrics
+ * push). Anything else propagates: a lost agent (FlowInterruptedException with RemovedNodeCause,
+ * a closed channel) reaches `retry`, which reruns all of it on a fresh agent; an abort or a
+ * timeout stops the build. catchError around the body would swallow the lost agent even with
+ * `catchInterruptions: false`, which rethrows only actual interruptions (CatchErrorStep.java,
+ * jenkinsci/workflow-basic-steps-plugin), and the lost agent is raised as none
+ * (ExecutorStepExecution.java, jenkinsci/workflow-durable-task-step-plugin).
  */
 void onAgent(Map cfg, Map<String, String> layout, String job, String step, String previous, Closure body) {
     Map agent = LeptonStages.agent(cfg.agents as Map, step)
@@ -248,7 +251,7 @@ void onAgent(Map cfg, Map<String, String> layout, String job, String step, Strin
         retryLostAgent(cfg.retry as Integer) {
             node(agent.label ?: null) {
                 checkout scm
-                catchError(buildResult: 'FAILURE', stageResult: 'FAILURE', catchInterruptions: false) {
+                try {
                     timeout(time: minutes, unit: 'MINUTES') {
                         for (String name in LeptonStages.unstash(step, previous)) {
                             unstash name
@@ -260,6 +263,10 @@ void onAgent(Map cfg, Map<String, String> layout, String job, String step, Strin
                         } else {
                             body()
                         }
+                    }
+                } catch (hudson.AbortException failure) {
+                    catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                        throw failure
                     }
                 }
                 String includes = LeptonStages.includes(step, layout)

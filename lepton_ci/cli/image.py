@@ -40,6 +40,13 @@ def image() -> None:
     help="Base image instead of image.base (passed as the BASE_IMAGE build arg).",
 )
 @click.option("--no-cache", is_flag=True, help="Ignore the Docker layer cache.")
+@click.option(
+    "--stage/--no-stage",
+    default=True,
+    show_default=True,
+    help="Push the image under a build tag (build-<image id>) so `image push` can run on "
+    "another agent, with no Docker engine; --no-stage: keep it in this engine only.",
+)
 def build(
     spec_path: str,
     run_dir: str,
@@ -48,6 +55,7 @@ def build(
     offline: bool | None,
     no_cache: bool,
     base: str | None,
+    stage: bool,
 ) -> None:
     """Build and tag the image; writes RUN_DIR/image/build.env."""
     from lepton_ci.image import build_image
@@ -62,6 +70,7 @@ def build(
         offline=offline,
         no_cache=no_cache,
         base=base,
+        stage=stage,
     )
 
 
@@ -72,6 +81,8 @@ def build(
 def push(spec_path: str, run_dir: str, no_record: bool) -> None:
     """Push every tag; writes RUN_DIR/image/image.env (LEPTON_IMAGE, LEPTON_IMAGE_DIGEST).
 
+    With skopeo on PATH the tags are moved registry to registry to the digest `image build`
+    staged: no Docker engine is needed here.
     Credentials: LEPTON_REGISTRY_USER / LEPTON_REGISTRY_PASSWORD, else the docker config.
     """
     from lepton_ci.image import push_image

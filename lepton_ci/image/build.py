@@ -29,6 +29,9 @@ class BuildResult:
     references: list[str]  # repository:tag, primary first
     labels: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    staged: str | None = None  # repository@digest in the registry, for `image push` anywhere
+    layers_pushed: int = 0  # layers the staging push uploaded (the rest were there)
+    bytes_pushed: int = 0  # bytes it uploaded (engine progress)
 
 
 def _run_layout(run_dir: Path) -> RunLayout:
@@ -89,11 +92,15 @@ def build_image(
     model_version: str | None = None,
     no_cache: bool = False,
     base: str | None = None,
+    stage: bool = True,
 ) -> BuildResult:
     """Build the image; tag it; write ``image/build.env``. ``offline`` (default: when a wheel
     is given) makes pip in the build use only the wheel and the base image's packages.
     ``base`` (or env LEPTON_IMAGE_BASE) replaces ``image.base`` through the BASE_IMAGE build
-    arg, so the committed Dockerfile stays valid (a mirror, an air-gapped base)."""
+    arg, so the committed Dockerfile stays valid (a mirror, an air-gapped base). ``stage``
+    pushes the image under a build tag (``build-<image id>``, no release tag moves) and writes
+    ``LEPTON_IMAGE_STAGED=repository@digest``, so `image push` can run on an agent that has
+    neither this engine nor the image."""
     import time
 
     from lepton_ci.image.context import build_context
@@ -150,11 +157,43 @@ def build_image(
         image.tag(name, tag)
     seconds = time.monotonic() - started
     info(f"built {image_id[:19]} as {', '.join(refs)} in {seconds:.1f}s", step="image")
+    staged, layers, uploaded = _stage(cli, image, repo, image_id) if stage else (None, 0, 0)
+    handed_on = {"LEPTON_IMAGE_ID": image_id, "LEPTON_IMAGE_TAGS": ",".join(refs)}
     write_dotenv(
         Path(str(layout.image_build_env)),
-        {"LEPTON_IMAGE_ID": image_id, "LEPTON_IMAGE_TAGS": ",".join(refs)},
+        {**handed_on, **({"LEPTON_IMAGE_STAGED": staged} if staged else {})},
     )
-    return BuildResult(image_id=image_id, references=refs, labels=image.labels, seconds=seconds)
+    return BuildResult(
+        image_id=image_id,
+        references=refs,
+        labels=image.labels,
+        seconds=seconds,
+        staged=staged,
+        layers_pushed=layers,
+        bytes_pushed=uploaded,
+    )
+
+
+def staging_tag(image_id: str) -> str:
+    """The build tag: named by the image's content, so it never points at another image."""
+    return "build-" + image_id.removeprefix("sha256:")[:12]
+
+
+def _stage(cli: Any, image: Any, repo: str, image_id: str) -> tuple[str, int, int]:
+    """Push the image under its build tag; ``(repository@digest, layers, bytes uploaded)``."""
+    import functools
+
+    tag = staging_tag(image_id)
+    image.tag(repo, tag)
+    auth = docker_api.registry_credentials()
+    hidden = docker_api.secrets(auth)
+    info(f"staging {repo}:{tag} in the registry for `image push`", step="image")
+    pushed = docker_api.with_retries(
+        functools.partial(docker_api.stream_push, cli, repo, tag, auth, hidden),
+        what=f"push {repo}:{tag}",
+        hidden=hidden,
+    )
+    return f"{repo}@{pushed['digest']}", int(pushed["pushed"]), int(pushed["bytes"])
 
 
 def _stream_build(

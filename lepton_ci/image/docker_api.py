@@ -123,3 +123,39 @@ def with_retries(
         info(f"{message}; retrying in {delay:g}s (attempt {attempt + 1}/{attempts})", step="image")
         time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def stream_push(
+    cli: Any, name: str, tag: str, auth: dict[str, str] | None, hidden: list[str]
+) -> dict[str, Any]:
+    """One ``docker push``: the digest and what was uploaded; errors in the stream: ServerError."""
+    sizes: dict[str, int] = {}
+    existing: set[str] = set()
+    digest = None
+    last_report = time.monotonic()
+    stream = cli.api.push(name, tag=tag, auth_config=auth, stream=True, decode=True)
+    for chunk in stream:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            raise ServerError(redact(f"push {name}:{tag} failed: {detail}", hidden))
+        layer, status = chunk.get("id"), chunk.get("status", "")
+        if layer and status == "Layer already exists":
+            existing.add(layer)
+        elif layer and status == "Pushing":
+            current = chunk.get("progressDetail", {}).get("current")
+            if current:
+                sizes[layer] = max(sizes.get(layer, 0), int(current))
+            if time.monotonic() - last_report > 10:
+                info(f"{name}:{tag}: {sum(sizes.values())} bytes uploaded", step="image")
+                last_report = time.monotonic()
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = aux["Digest"]
+    if not digest:
+        raise ServerError(f"push {name}:{tag} finished without a digest from the registry")
+    return {
+        "digest": digest,
+        "bytes": sum(sizes.values()),
+        "pushed": len(sizes),
+        "existing": len(existing),
+    }

@@ -1,17 +1,16 @@
-"""`lepton-ci image push`: push every tag, hand the digest on, record it in the registry."""
+"""`lepton-ci image push`: point every tag at the built image, hand the digest on, record it."""
 
 from __future__ import annotations
 
 import functools
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lepton_ci.console import info
 from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, ServerError
-from lepton_ci.image import docker_api
+from lepton_ci.image import docker_api, skopeo
 from lepton_ci.layout import RunLayout
 from lepton_ci.spec.model import Spec
 
@@ -25,6 +24,7 @@ class PushResult:
     layers_pushed: int = 0
     layers_existing: int = 0
     recorded: bool = False  # digest stored on the model version in the registry
+    via: str = "engine"  # engine: docker push; skopeo: tags moved registry to registry
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -37,7 +37,12 @@ def push_image(
     attempts: int = 4,
     backoff: float = 1.0,
 ) -> PushResult:
-    """Push the tags `image build` recorded; write ``image/image.env``; record the digest."""
+    """Push the tags `image build` recorded; write ``image/image.env``; record the digest.
+
+    The registered version is confirmed before any tag moves. When the build staged its image in
+    the registry (``LEPTON_IMAGE_STAGED``, ``repository@digest``), skopeo points the tags at that
+    digest registry to registry: this agent needs no Docker engine and no copy of the image.
+    Without skopeo, or for a build that staged nothing, the local engine pushes the tags."""
     layout = RunLayout(root=PurePosixPath(run_dir))
     built = read_dotenv(Path(str(layout.image_build_env)), missing_ok=True)
     refs = [r for r in built.get("LEPTON_IMAGE_TAGS", "").split(",") if r]
@@ -46,16 +51,54 @@ def push_image(
             f"{layout.image_build_env} names no image to push",
             hint="run `lepton-ci image build` first (or fetch the build job's artifacts)",
         )
+    version = _registered_version(spec, root, layout) if record else None
+    staged = built.get("LEPTON_IMAGE_STAGED") or None
+    if staged and skopeo.available():
+        result = _retag(refs, staged, attempts)
+    else:
+        if staged:
+            info("skopeo not found: pushing the tags through the Docker engine", step="image")
+        result = _engine_push(refs, staged, attempts, backoff)
+    primary, digest = refs[0], result.digest
+    repository = primary.rpartition(":")[0]
+    write_dotenv(
+        Path(str(layout.image_env)),
+        {
+            "LEPTON_IMAGE": primary,
+            "LEPTON_IMAGE_DIGEST": digest,
+            "LEPTON_IMAGE_REF": f"{repository}@{digest}",
+        },
+    )
+    info(f"pushed {repository}@{digest} ({result.bytes_pushed} bytes uploaded)", step="image")
+    recorded = False
+    if version is not None:
+        _record(spec, root, version, primary, digest)
+        recorded = True
+    return replace(result, recorded=recorded)
+
+
+def _retag(refs: list[str], staged: str, attempts: int) -> PushResult:
+    auth = docker_api.registry_credentials()
+    digest = ""
+    for ref in refs:
+        info(f"tagging {ref} -> {staged} (registry to registry)", step="image")
+        digest = skopeo.retag(staged, ref, auth=auth, attempts=attempts)
+    return PushResult(image=refs[0], digest=digest, references=refs, via="skopeo")
+
+
+def _engine_push(refs: list[str], staged: str | None, attempts: int, backoff: float) -> PushResult:
     cli = docker_api.client()
     auth = docker_api.registry_credentials()
     hidden = docker_api.secrets(auth)
+    if staged:
+        _ensure_local(cli, refs, staged, auth)
     digest = ""
     totals = {"bytes": 0, "pushed": 0, "existing": 0}
     for ref in refs:
         name, _, tag = ref.rpartition(":")
         info(f"pushing {ref}", step="image")
         result = docker_api.with_retries(
-            functools.partial(_stream_push, cli, name, tag, auth, hidden),
+            functools.partial(docker_api.stream_push, cli, name, tag, auth, hidden),
             what=f"push {ref}",
             hidden=hidden,
             attempts=attempts,
@@ -66,80 +109,54 @@ def push_image(
             raise ServerError(f"{ref} was pushed as {result['digest']}, expected {digest}")
         for key in totals:
             totals[key] += result[key]
-    primary = refs[0]
-    repository = primary.rpartition(":")[0]
-    write_dotenv(
-        Path(str(layout.image_env)),
-        {
-            "LEPTON_IMAGE": primary,
-            "LEPTON_IMAGE_DIGEST": digest,
-            "LEPTON_IMAGE_REF": f"{repository}@{digest}",
-        },
-    )
-    info(f"pushed {repository}@{digest} ({totals['bytes']} bytes uploaded)", step="image")
-    recorded = _record(spec, root, layout, primary, digest) if record else False
     return PushResult(
-        image=primary,
+        image=refs[0],
         digest=digest,
         references=refs,
         bytes_pushed=totals["bytes"],
         layers_pushed=totals["pushed"],
         layers_existing=totals["existing"],
-        recorded=recorded,
+        via="engine",
     )
 
 
-def _stream_push(
-    cli: Any, name: str, tag: str, auth: dict[str, str] | None, hidden: list[str]
-) -> dict[str, Any]:
-    """One push; the digest and what was uploaded. Errors in the stream raise ServerError."""
-    sizes: dict[str, int] = {}
-    existing: set[str] = set()
-    digest = None
-    last_report = time.monotonic()
-    stream = cli.api.push(name, tag=tag, auth_config=auth, stream=True, decode=True)
-    for chunk in stream:
-        if "error" in chunk:
-            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-            raise ServerError(docker_api.redact(f"push {name}:{tag} failed: {detail}", hidden))
-        layer, status = chunk.get("id"), chunk.get("status", "")
-        if layer and status == "Layer already exists":
-            existing.add(layer)
-        elif layer and status == "Pushing":
-            current = chunk.get("progressDetail", {}).get("current")
-            if current:
-                sizes[layer] = max(sizes.get(layer, 0), int(current))
-            if time.monotonic() - last_report > 10:
-                info(f"{name}:{tag}: {sum(sizes.values())} bytes uploaded", step="image")
-                last_report = time.monotonic()
-        aux = chunk.get("aux")
-        if isinstance(aux, dict) and aux.get("Digest"):
-            digest = aux["Digest"]
-    if not digest:
-        raise ServerError(f"push {name}:{tag} finished without a digest from the registry")
-    return {
-        "digest": digest,
-        "bytes": sum(sizes.values()),
-        "pushed": len(sizes),
-        "existing": len(existing),
-    }
+def _ensure_local(cli: Any, refs: list[str], staged: str, auth: dict[str, str] | None) -> None:
+    """Tag the staged image locally under ``refs``, pulling it by digest when this engine lacks
+    it (another agent built it)."""
+    import docker.errors
+
+    try:
+        image = cli.images.get(staged)
+    except docker.errors.ImageNotFound:
+        info(f"pulling {staged} (built on another engine)", step="image")
+        image = cli.images.pull(staged, auth_config=auth)
+    for ref in refs:
+        name, _, tag = ref.rpartition(":")
+        image.tag(name, tag)
 
 
-def _record(spec: Spec, root: Path, layout: RunLayout, image: str, digest: str) -> bool:
-    """Store image + digest on the registered model version (contract 3)."""
+def _registered_version(spec: Spec, root: Path, layout: RunLayout) -> tuple[str, int] | None:
+    """The registered ``(model, version)`` the image is for, confirmed in the registry before
+    any tag moves; None without ``register/model.env`` (an unregistered build)."""
     model = read_dotenv(Path(str(layout.model_env)), missing_ok=True)
     name, version = model.get("LEPTON_MODEL_NAME"), model.get("LEPTON_MODEL_VERSION")
     if not (name and version):
         info(
             "no register/model.env: the digest is not recorded in the model registry", step="image"
         )
-        return False
-    try:
-        from lepton_ci.registry import open_registry
-    except ImportError:
-        info("model registry unavailable in this build: digest not recorded", step="image")
-        return False
+        return None
+    from lepton_ci.registry import open_registry
+
     with open_registry(spec, root) as registry:
-        registry.set_image(name, int(version), image=image, digest=digest)
-    info(f"recorded {digest} on {name} version {version}", step="image")
-    return True
+        registry.get(name, int(version))  # UnknownVersion: a clear error, no tag moved
+    return name, int(version)
+
+
+def _record(spec: Spec, root: Path, version: tuple[str, int], image: str, digest: str) -> None:
+    """Store image + digest on the registered model version (contract 3)."""
+    from lepton_ci.registry import open_registry
+
+    name, number = version
+    with open_registry(spec, root) as registry:
+        registry.set_image(name, number, image=image, digest=digest)
+    info(f"recorded {digest} on {name} version {number}", step="image")

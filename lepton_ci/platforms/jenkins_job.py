@@ -60,6 +60,16 @@ def job_settings(
 ) -> JobSettings:
     """Job settings from the pipeline model: kill-switch parameters, retraining cron, retention."""
     seen: dict[str, Parameter] = {}
+    if kind == "pipeline":
+        # Only a multibranch project sets BRANCH_NAME (BranchNameContributor.java in
+        # jenkinsci/branch-api-plugin); in a plain Pipeline job `when { branch ... }` would never
+        # match. Parameters are environment variables of the build, so this one stands in.
+        seen["BRANCH_NAME"] = Parameter(
+            "BRANCH_NAME",
+            "The branch this job builds (the SCM's); the Jenkinsfile's branch rules read it.",
+            pipeline.default_branch,
+            kind="String",
+        )
     for job in pipeline.jobs:
         seen.setdefault(
             job.kill_switch,

@@ -85,6 +85,8 @@ def run_evaluate(
     run_dir = options.run_dir.resolve()
     out_dir = run_dir / "evaluate"
     model_dir = run_dir / "train"
+    if options.use_registry and any(g.relative for g in spec.gates):
+        _check_registry_location(spec, root)  # before a long evaluation, not after it
     manifest = verify_artifacts(model_dir)
     console.info(f"evaluating {spec.model_name} from {model_dir} (manifest verified)", step=STEP)
 
@@ -419,3 +421,12 @@ def _bytes_io(blob: bytes) -> Any:
     import io
 
     return io.BytesIO(blob)
+
+
+def _check_registry_location(spec: Spec, root: Path) -> None:
+    """In CI, a workspace-local registry is an error before anything is evaluated."""
+    import os
+
+    from lepton_ci.registry import ENV_OVERRIDE, check_shared
+
+    check_shared(spec, root, os.environ.get(ENV_OVERRIDE) or None)

@@ -382,15 +382,17 @@ class RegistrySpec(_Model):
         None,
         description="Artifact store for the model files of every version (content-addressed): "
         "a directory (relative to the repo root) or `s3://BUCKET/PREFIX` (S3 or S3-compatible, "
-        "needs `lepton-ci[s3]`; credentials and endpoint from the standard `AWS_*` variables). "
-        "Default: `artifacts/` beside the SQLite file. Env `LEPTON_ARTIFACTS` overrides it.",
+        "needs `lepton-ci[s3]`; credentials and endpoint from the standard `AWS_*` variables), or "
+        "`mlflow://`: artifacts on the registry's MLflow server (backend mlflow). Default: "
+        "`artifacts/` beside the SQLite file; `mlflow://` for backend mlflow. Env "
+        "`LEPTON_ARTIFACTS` overrides it.",
     )
 
     @field_validator("artifacts")
     @classmethod
     def _artifacts(cls, value: str | None) -> str | None:
         match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value or "")
-        if value is None or match is None:
+        if value is None or match is None or value == "mlflow://":
             return value
         if match.group(1) != "s3" or not re.fullmatch(
             r"s3://[a-z0-9][a-z0-9.-]{1,62}(/[^?#@]*)?", value

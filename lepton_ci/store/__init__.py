@@ -114,13 +114,16 @@ class ArtifactStore(abc.ABC):
 
 def store_location(spec: Spec, root: Path, registry_location: str | None = None) -> str:
     """Where the artifact store is: env ``LEPTON_ARTIFACTS``, else ``registry.artifacts``, else
-    ``artifacts/`` beside the SQLite registry file (``root/.lepton/artifacts`` for MLflow)."""
+    ``artifacts/`` beside the SQLite registry file, or ``mlflow://`` (the MLflow server) for an
+    MLflow registry; ``root/.lepton/artifacts`` beside a PostgreSQL registry."""
     configured = os.environ.get(ENV_OVERRIDE) or spec.registry.artifacts
     if configured:
         if _SCHEME.match(configured):
             return configured
         path = Path(configured)
         return str(path if path.is_absolute() else Path(root) / path)
+    if spec.registry.backend == "mlflow":
+        return "mlflow://"  # the registry's MLflow server keeps the files too
     if spec.registry.backend in ("sqlite", "sql"):
         from lepton_ci.registry import ENV_OVERRIDE as REGISTRY_ENV
         from lepton_ci.registry import is_postgres, sqlite_path
@@ -141,11 +144,13 @@ def open_store(
     """
     location = store_location(spec, root, registry_location)
     match = _SCHEME.match(location)
+    if location == "mlflow://":
+        return _mlflow_store(spec, registry_location)
     if match:
         if match.group(1).lower() != "s3":
             raise StoreError(
                 f"artifact store {location!r}: {match.group(1)}:// is not served",
-                hint="registry.artifacts is a directory or s3://BUCKET/PREFIX",
+                hint="registry.artifacts is a directory, s3://BUCKET/PREFIX or mlflow://",
             )
         from lepton_ci.store.s3 import S3Store
 
@@ -163,3 +168,19 @@ def open_store(
             "job sees (with registry.shared: true) or to s3://BUCKET/PREFIX",
         )
     return LocalStore(path)
+
+
+def _mlflow_store(spec: Spec, registry_location: str | None) -> ArtifactStore:
+    """The artifact store on the registry's MLflow server (its tracking URI, as the registry
+    has it: ``--registry``, ``LEPTON_REGISTRY``, ``registry.tracking_uri``)."""
+    from lepton_ci.registry import ENV_OVERRIDE as REGISTRY_ENV
+    from lepton_ci.store.mlflow_artifacts import MlflowArtifactStore
+
+    if spec.registry.backend != "mlflow":
+        raise StoreError(
+            "registry.artifacts is mlflow://, but the registry is not on MLflow",
+            hint="mlflow:// needs registry.backend: mlflow; else a directory or s3://BUCKET/PREFIX",
+        )
+    uri = registry_location or os.environ.get(REGISTRY_ENV) or spec.registry.tracking_uri
+    assert uri is not None  # the spec validator requires it for backend mlflow
+    return MlflowArtifactStore(uri)

@@ -161,6 +161,7 @@ def test_a_model_only_change_rebuilds_and_pushes_only_the_model_layer(
     assert after[-1] != before[-1]
     second = push_image(spec, root=project, run_dir=project / ".lepton/run", backoff=0.2)
     assert second.digest != pushed.digest
-    assert second.layers_pushed == 1
+    assert rebuilt.layers_pushed == 1  # the build staged it: only the model layer went up
+    assert second.bytes_pushed == 0  # the push moved tags registry to registry
     labels = json.loads(json.dumps(docker_client.images.get(rebuilt.image_id).labels))
     assert labels["org.opencontainers.image.version"] == str(version)

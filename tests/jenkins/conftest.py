@@ -100,9 +100,11 @@ class Rendered:
     pipeline: Pipeline
     text: str
 
-    def evaluate(self, branch: str = "main", trigger: str = "push", **env: str) -> Evaluation:
+    def evaluate(
+        self, branch: str = "main", trigger: str = "push", job_kind: str = "multibranch", **env: str
+    ) -> Evaluation:
         """This file run for one build; the usual builds are evaluated together, in one JVM."""
-        wanted = Run(branch, trigger, tuple(sorted(env.items())))
+        wanted = Run(branch, trigger, tuple(sorted(env.items())), job_kind)
         results = _evaluations.setdefault((self.text, self.style), {})
         if wanted not in results:
             runs = [wanted] + [

@@ -66,11 +66,21 @@ def compiled_stub() -> Path:
     return target
 
 
-def build_env(branch: str, trigger: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables Jenkins sets for a multibranch build of ``branch`` started by ``trigger``.
+def build_env(
+    branch: str,
+    trigger: str,
+    extra: Mapping[str, str] | None = None,
+    job_kind: str = "multibranch",
+) -> dict[str, str]:
+    """The variables Jenkins sets for a build of ``branch`` started by ``trigger``.
 
     ``trigger="tag"``: a tag build (multibranch "Discover tags"); ``branch`` is then the tag
     name, which Jenkins puts in both ``BRANCH_NAME`` and ``TAG_NAME``.
+    ``job_kind="pipeline"``: a plain Pipeline job from SCM. Only a multibranch project sets
+    BRANCH_NAME, TAG_NAME and CHANGE_ID (BranchNameContributor.java and the SCM heads of
+    jenkinsci/branch-api-plugin); the git plugin sets GIT_BRANCH (``origin/<branch>``,
+    GitSCM.buildEnvironment in jenkinsci/git-plugin). A job's parameters reach the build as
+    environment variables too (ParametersAction): pass them in ``extra``.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, not {trigger!r}")
@@ -79,7 +89,11 @@ def build_env(branch: str, trigger: str, extra: Mapping[str, str] | None = None)
         "PATH": "/usr/bin:/bin",
         "BUILD_NUMBER": "1",
     }
-    if trigger == "merge_request":
+    if job_kind == "pipeline":
+        if trigger not in ("push", "schedule"):
+            raise ValueError(f"a plain Pipeline job has no {trigger} builds")
+        env["GIT_BRANCH"] = f"origin/{branch}"
+    elif trigger == "merge_request":
         env |= {"BRANCH_NAME": "PR-1", "CHANGE_ID": "1", "CHANGE_BRANCH": branch}
     elif trigger == "tag":
         env |= {"BRANCH_NAME": branch, "TAG_NAME": branch}
@@ -96,6 +110,7 @@ class Run:
     branch: str = "main"
     trigger: str = "push"
     env: tuple[tuple[str, str], ...] = ()
+    job_kind: str = "multibranch"
 
 
 def evaluate_runs(
@@ -103,7 +118,8 @@ def evaluate_runs(
 ) -> list[Evaluation | JenkinsEvalError]:
     """Evaluate one Jenkinsfile for several builds in ONE JVM (compiled once)."""
     payload = [
-        {"env": build_env(r.branch, r.trigger, dict(r.env)), "trigger": r.trigger} for r in runs
+        {"env": build_env(r.branch, r.trigger, dict(r.env), r.job_kind), "trigger": r.trigger}
+        for r in runs
     ]
     with tempfile.TemporaryDirectory(prefix="lepton-jenkins-") as tmp:
         source = Path(tmp, "Jenkinsfile")

@@ -25,7 +25,7 @@ def run_library(script: str) -> list[str]:
 def rejections(groovy_runtime: None) -> dict[str, str]:
     """Each var called with a misspelt key (one JVM for all): var -> error message."""
     calls = "\n".join(
-        f"try {{ {var}(bogus: 1) }} catch (StubError e) {{ echo('{var}|' + e.message) }}"
+        f"try {{ {var}(bogus: 1) }} catch (hudson.AbortException e) {{ echo('{var}|' + e.message) }}"  # noqa: E501
         for var in VARS
     )
     return dict(line.split("|", 1) for line in run_library(calls))
@@ -74,7 +74,7 @@ MISTAKES = {
 def mistakes(groovy_runtime: None) -> dict[str, str]:
     """Each call of MISTAKES (one JVM for all): call -> error message, or 'no error'."""
     calls = "\n".join(
-        f"try {{ {call}; echo('no error') }} catch (StubError e) {{ echo(e.message) }}"
+        f"try {{ {call}; echo('no error') }} catch (hudson.AbortException e) {{ echo(e.message) }}"
         for call in MISTAKES
     )
     return dict(zip(MISTAKES, run_library(calls), strict=True))

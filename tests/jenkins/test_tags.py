@@ -108,6 +108,6 @@ def test_library_rejects_a_release_tags_value_that_is_no_glob(
 ) -> None:
     echoed = run_library(
         f"try {{ leptonPipeline(install: false, releaseTags: {bad}) }}"
-        " catch (StubError e) { echo(e.message) }"
+        " catch (hudson.AbortException e) { echo(e.message) }"
     )
     assert len(echoed) == 1 and "config key 'releaseTags' must be a glob" in echoed[0]

@@ -17,6 +17,7 @@ import pytest
 
 from lepton_ci.netutil import free_port
 from lepton_ci.runtime.manifest import build_manifest, write_manifest
+from tests.e2e.servers import mlflow_server  # noqa: F401
 from tests.registry.conftest import evaluation, mlflow_uri  # noqa: F401
 
 MODEL = "digits-cnn"

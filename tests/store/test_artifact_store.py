@@ -121,7 +121,7 @@ def test_pull_refuses_a_non_empty_directory(lepton: Lepton, store: Store, tmp_pa
     assert files_of(root / "out") == {"keep.txt": b"mine"}
 
 
-def test_an_mlflow_registry_keeps_the_file_record_too(
+def test_an_mlflow_registry_keeps_the_files_on_mlflow_too(
     tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lepton_ci.registry import open_registry
@@ -138,8 +138,56 @@ def test_an_mlflow_registry_keeps_the_file_record_too(
     write_layers(run / "train", layers=2, model=name)
     evaluate(run, model=name)
     store = open_store(spec, tmp_path)
-    assert store.location == str(tmp_path / ".lepton" / "artifacts")  # no SQLite file to sit by
+    assert store.location.startswith("mlflow://")  # nothing in the workspace: CI jobs share it
+    assert not (tmp_path / ".lepton").exists()
     with open_registry(spec, tmp_path) as registry:
         version = register_run(registry, run, model=name, store=store).version
         pull(registry, store, registry.get(name, version.version), tmp_path / "pulled")
     assert files_of(tmp_path / "pulled") == files_of(run / "train")
+
+
+def blobs_on(server: str) -> int:
+    """Blobs the MLflow artifact store holds on ``server``, counted by a client of its own."""
+    from lepton_ci.store.mlflow_artifacts import MlflowArtifactStore
+
+    fresh = MlflowArtifactStore(server)
+    fresh._refresh()
+    return len(fresh._known)
+
+
+@pytest.mark.slow  # an `mlflow server` process
+def test_on_an_mlflow_server_another_job_pulls_what_one_registered(
+    tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two CI jobs share nothing but the tracking URI: the files go through the server's
+    proxied artifact storage, and what did not change is not stored again."""
+    from lepton_ci.registry import open_registry
+    from lepton_ci.registry.steps import register_run
+    from lepton_ci.spec.loader import parse_spec
+    from lepton_ci.store import open_store
+    from lepton_ci.store.versions import pull
+
+    monkeypatch.delenv("LEPTON_ARTIFACTS", raising=False)
+    monkeypatch.setenv("CI", "true")  # a workspace-local store would be refused here
+    name = f"served-{abs(hash(str(tmp_path))) % 10**8}"
+    registry_yaml = f"registry: {{backend: mlflow, tracking_uri: '{mlflow_server}'}}\n"
+    spec = parse_spec(SPEC.replace("model: digits-cnn", f"model: {name}") + registry_yaml, "x")
+    first, second = tmp_path / "job-register", tmp_path / "job-deploy"
+    before = blobs_on(mlflow_server)
+    write_layers(first / "run" / "train", layers=4, model=name)
+    evaluate(first / "run", model=name)
+    with open_registry(spec, first) as registry:
+        v1 = register_run(registry, first / "run", model=name, store=open_store(spec, first))
+    after_v1 = blobs_on(mlflow_server)
+    write_layers(first / "run" / "train", changed=1, layers=4, model=name)
+    with open_registry(spec, first) as registry:
+        register_run(registry, first / "run", model=name, store=open_store(spec, first))
+    added_by_v2 = blobs_on(mlflow_server) - after_v1
+    assert after_v1 - before >= 4  # four 1 MiB layers at least
+    assert 0 < added_by_v2 < after_v1 - before  # the chunks around the changed layer only
+
+    with open_registry(spec, second) as registry:  # another job: a new client, an empty workspace
+        version = registry.get(name, v1.version.version)
+        pull(registry, open_store(spec, second), version, second / "m")
+    assert verify_artifacts(second / "m")["model"] == name
+    assert not (second / ".lepton").exists()

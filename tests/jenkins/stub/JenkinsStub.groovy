@@ -1,3 +1,5 @@
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
+
 /**
  * Base class of every script the stub evaluates (the Jenkinsfile and the library's vars).
  * Declarative `pipeline { }` is recorded by DeclBuilder and then interpreted: `when` is
@@ -53,13 +55,14 @@ abstract class JenkinsStub extends Script {
         elapse((ctx.env.map().get('STUB_SH_MINUTES') ?: '0') as long)
         String failing = ctx.env.map().get('STUB_FAIL_SH')
         if (failing && script.contains(failing)) {
-            throw new StubFailure('step', "script returned exit code 1: ${script}")
+            throw StubFailure.step("script returned exit code 1: ${script}")
         }
     }
 
     void echo(Object message) { ctx.record(kind: 'echo', message: message) }
 
-    void error(Object message) { throw new StubError(message.toString()) }
+    /** ErrorStep.java (workflow-basic-steps-plugin): an AbortException with the message. */
+    void error(Object message) { throw StubFailure.step(message.toString()) }
 
     Object withEnv(List<String> pairs, Closure body) {
         Map<String, String> saved = new LinkedHashMap<>(ctx.env.map())
@@ -118,19 +121,16 @@ abstract class JenkinsStub extends Script {
     void junit(Object arg) { ctx.record(kind: 'junit', testResults: arg instanceof Map ? arg.testResults : arg) }
 
     static final List<String> CATCH_ERROR_KEYS = ['message', 'buildResult', 'stageResult', 'catchInterruptions']
-    /** Simulated failures that Jenkins raises as a FlowInterruptedException (an actual interruption):
-     *  a lost agent, a build that cannot resume, an exceeded `timeout` (ExceededTimeout), a rejected
-     *  `input` (Rejection), a build superseded at a `milestone` (CancelledCause). */
-    static final List<String> INTERRUPTIONS = ['agent', 'nonresumable', 'timeout', 'rejected', 'superseded']
 
     /**
      * Jenkins' `catchError`, as `CatchErrorStep.Execution.Callback.onFailure` has it
      * (jenkinsci/workflow-basic-steps-plugin, src/main/java/org/jenkinsci/plugins/workflow/steps/CatchErrorStep.java):
-     * it catches every Throwable of its body, a lost agent included (ExecutorStepExecution cancels
-     * the `node` body with a FlowInterruptedException carrying RemovedNodeCause,
-     * jenkinsci/workflow-durable-task-step, src/main/java/org/jenkinsci/plugins/workflow/support/steps/ExecutorStepExecution.java),
-     * unless `catchInterruptions: false` and the failure is an actual interruption: then it rethrows.
-     * A caught interruption sets the interruption's own result (ABORTED), not `buildResult`.
+     * it catches every failure of its body, and rethrows only when `catchInterruptions: false` and
+     * the failure is a FlowInterruptedException whose `isActualInterruption()` is true (an abort,
+     * an exceeded timeout, a rejected input). A lost agent is NOT an actual interruption
+     * (ExecutorStepExecution raises it with `actualInterruption` false), so catchError catches it
+     * whatever `catchInterruptions` says, and an enclosing `retry` never sees it. A caught
+     * interruption sets its own result (ABORTED, NOT_BUILT), not `buildResult`.
      * Defaults: buildResult FAILURE, stageResult SUCCESS, catchInterruptions true.
      */
     Object catchError(Map args, Closure body) {
@@ -142,14 +142,19 @@ abstract class JenkinsStub extends Script {
         boolean catchInterruptions = args.containsKey('catchInterruptions') ? args.catchInterruptions as boolean : true
         try {
             return body.call()
-        } catch (StubFailure e) {
-            boolean interruption = e.kind in INTERRUPTIONS
-            if (interruption && !catchInterruptions) {
+        } catch (Throwable e) {
+            if (!StubFailure.isFailure(e)) {
                 throw e
             }
-            String buildResult = interruption ? 'ABORTED' : (args.buildResult ?: 'FAILURE')
-            String stageResult = interruption ? 'ABORTED' : (args.stageResult ?: 'SUCCESS')
-            ctx.record(kind: 'caught', message: e.message, buildResult: buildResult, stageResult: stageResult)
+            boolean interruption = e instanceof FlowInterruptedException
+            if (interruption && ((FlowInterruptedException) e).actualInterruption && !catchInterruptions) {
+                throw e
+            }
+            String result = interruption ? ((FlowInterruptedException) e).result : null
+            String buildResult = result ?: (args.buildResult ?: 'FAILURE')
+            String stageResult = result ?: (args.stageResult ?: 'SUCCESS')
+            ctx.record(kind: 'caught', message: e.message, buildResult: buildResult, stageResult: stageResult,
+                cause: StubFailure.kindOf(e))
             return null
         }
     }
@@ -196,8 +201,12 @@ abstract class JenkinsStub extends Script {
     }
 
     /**
-     * Jenkins' `retry`: up to `count` attempts. Without conditions every failure is retried;
-     * with conditions only the failures they name (a lost agent, a build that cannot resume).
+     * Jenkins' `retry`: up to `count` attempts. An actual interruption (an abort, a timeout) is
+     * never retried (RetryStepExecution.java, jenkinsci/workflow-basic-steps-plugin); without
+     * conditions every other failure is; with conditions only the failures they match:
+     * `agent()` (AgentErrorCondition.java, jenkinsci/workflow-durable-task-step-plugin) matches a
+     * FlowInterruptedException with a Retryable cause (RemovedNodeCause), never an AbortException
+     * from a failing step.
      */
     Object retry(Object arg, Closure body) {
         Map args = retryArgs(arg)
@@ -205,9 +214,10 @@ abstract class JenkinsStub extends Script {
         for (int attempt = 1; ; attempt++) {
             try {
                 return body.call()
-            } catch (StubError e) {
-                boolean matches = args.conditions.isEmpty() || (e instanceof StubFailure &&
-                    args.conditions.any { RETRIED_CAUSE[it] == ((StubFailure) e).kind })
+            } catch (Throwable e) {
+                boolean actual = e instanceof FlowInterruptedException && ((FlowInterruptedException) e).actualInterruption
+                boolean matches = StubFailure.isFailure(e) && !actual && (args.conditions.isEmpty() ||
+                    args.conditions.any { RETRIED_CAUSE[it] == StubFailure.kindOf(e) })
                 if (!matches || attempt >= (args.count as int)) {
                     throw e
                 }
@@ -220,7 +230,7 @@ abstract class JenkinsStub extends Script {
     protected void agentLost() {
         String job = ctx.env.map().get('LEPTON_JOB')
         if (job && ctx.env.map().get('STUB_AGENT_LOST') == job && ctx.lostAgents.add(job)) {
-            throw new StubFailure('agent', "Agent went away while running ${job}")
+            throw StubFailure.agentLost("Agent went away while running ${job}")
         }
     }
 
@@ -281,7 +291,7 @@ abstract class JenkinsStub extends Script {
         if (first != null && (first.deadline as long) < until) {
             ctx.clock = first.deadline as long
             ctx.record(kind: 'timed-out', minutes: first.minutes, clock: ctx.clock)
-            throw new StubFailure('timeout', "Timeout has been exceeded (${first.minutes} minutes)")
+            throw StubFailure.interruption('ABORTED', 'ExceededTimeout', "Timeout has been exceeded (${first.minutes} minutes)")
         }
         ctx.clock = until
     }
@@ -307,7 +317,7 @@ abstract class JenkinsStub extends Script {
             timeouts: ctx.deadlines.collect { it.minutes }, locks: ctx.locks.clone())
         elapse((ctx.env.map().get('STUB_APPROVAL_MINUTES') ?: '0') as long)
         if (ctx.env.map().get('STUB_APPROVAL') == 'abort') {
-            throw new StubFailure('rejected', "Rejected by the approver: ${args.message}")
+            throw StubFailure.interruption('ABORTED', 'Rejection', "Rejected by the approver: ${args.message}")
         }
         ctx.record(kind: 'approved', message: args.message, clock: ctx.clock)
         return null
@@ -378,7 +388,7 @@ abstract class JenkinsStub extends Script {
         if (args.ordinal != null) {
             ordinal = args.ordinal as int
             if (previous != null && previous >= ordinal) {
-                throw new StubFailure('step', "Invalid ordinal ${ordinal}, as the previous one was ${previous}")
+                throw StubFailure.step("Invalid ordinal ${ordinal}, as the previous one was ${previous}")
             }
         } else {
             ordinal = previous == null ? 0 : previous + 1
@@ -387,7 +397,7 @@ abstract class JenkinsStub extends Script {
         ctx.record(kind: 'milestone', ordinal: ordinal, label: args.label, locks: ctx.locks.clone())
         String newer = ctx.env.map().get('STUB_NEWER_MILESTONE')
         if (newer != null && (newer as int) >= ordinal) {
-            throw new StubFailure('superseded', "Superseded by a newer build that passed milestone ${newer}")
+            throw StubFailure.interruption('NOT_BUILT', 'CancelledCause', "Superseded by a newer build that passed milestone ${newer}")
         }
         return null
     }
@@ -467,7 +477,7 @@ abstract class JenkinsStub extends Script {
         root.child('triggers')?.children?.each { ctx.record(kind: 'trigger', name: it.name, args: it.args) }
         applyEnvironment(root.child('environment'))
         inWrappers(options.findAll { it.name in WRAPPER_OPTIONS }) {
-            StubError firstError = null
+            Throwable firstError = null
             root.child('stages')?.children?.each { DeclNode st ->
                 if (firstError != null) {
                     skipForFailure(st)
@@ -475,10 +485,12 @@ abstract class JenkinsStub extends Script {
                 }
                 try {
                     runStage(st)
-                } catch (StubError e) {
+                } catch (Throwable e) {
+                    if (!StubFailure.isFailure(e)) {
+                        throw e
+                    }
                     firstError = e
-                    ctx.record(kind: 'stage-failed', name: st.arg(), message: e.message,
-                        cause: e instanceof StubFailure ? ((StubFailure) e).kind : 'error')
+                    ctx.record(kind: 'stage-failed', name: st.arg(), message: e.message, cause: StubFailure.kindOf(e))
                 }
             }
             runPost(root.child('post'))
@@ -641,9 +653,12 @@ abstract class JenkinsStub extends Script {
             case 'not':
                 return !condition(n.children[0])
             case 'branch':
+                // BranchConditionalScript.groovy (pipeline-model-definition-plugin): env.BRANCH_NAME
+                // only, which a plain Pipeline job does not have (nothing matches there)
                 return glob(n.arg().toString(), ctx.env.map().get('BRANCH_NAME'))
             case 'changeRequest':
-                return ctx.trigger == 'merge_request'
+                // ChangeRequestConditional.matches: the build's environment has CHANGE_ID
+                return ctx.env.map().get('CHANGE_ID') != null
             case 'triggeredBy':
                 return n.arg().toString() == 'TimerTrigger' && ctx.trigger == 'schedule'
             case 'buildingTag':

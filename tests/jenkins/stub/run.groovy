@@ -30,7 +30,10 @@ for (Map run in runs) {
     Map result = [events: ctx.events, error: null]
     try {
         InvokerHelper.createScript(compiled, new Binding()).run()
-    } catch (StubError e) {
+    } catch (Throwable e) {
+        if (!(e instanceof StubError) && !StubFailure.isFailure(e)) {
+            throw e
+        }
         result.error = e.message
     }
     results << result

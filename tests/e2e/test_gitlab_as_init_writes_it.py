@@ -1,0 +1,237 @@
+"""A newcomer's first GitLab pipeline, run by gitlab-ci-local exactly as `lepton-ci init` wrote it.
+
+The CI-faithful harness of issue 8. The model repository is the housing regression (command-style
+scripts, a `requirements.txt` pinning torch), not the digits example the pipeline was developed
+on. The user does what `docs/` tells a newcomer, and nothing else:
+
+1. `lepton-ci init` with the train and evaluate commands and a gate;
+2. edits `lepton.yaml`: the data files, the evaluation dataset and task, a relative gate, the
+   team's MLflow registry (``registry.backend: mlflow``) and the team's package index
+   (``lepton-ci.index_url``, where lepton-ci comes from: this checkout's wheel on a pypiserver);
+3. `lepton-ci render`, commit, push.
+
+No ``install: false``, no shared host path, no wheel on ``PATH``: every job makes its own venv and
+pip-installs its own extras and the repository's pins (pip's configuration on this machine is
+what a runner's would be); the jobs' ``PATH`` holds no lepton-ci. The Docker jobs are switched
+off with the documented kill switch (``LEPTON_IMAGE_BUILD_DISABLED``), which also leaves out the
+deploys: the image hand-off between agents is issue 8's break 3, still open.
+
+gitlab-ci-local runs each job in its own copy of the repository (``--shell-isolation``), artifacts
+reaching a job only through its ``needs`` (``--no-artifacts-to-source``), with ``CI`` and
+``GITLAB_CI`` set as on a runner.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lepton_ci.registry.mlflow import MlflowRegistry
+from tests.e2e.conftest import REPO, VENV_BIN, git, lepton
+
+pytestmark = pytest.mark.slow  # real pip installs in every job, an MLflow server, a wheel build
+
+GITLAB_CI_LOCAL = REPO / ".ci" / ".tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+HOUSING = REPO / "examples" / "housing"
+STATE = ".gitlab-ci-local"
+JOBS = ["train", "evaluate", "register", "metrics-push"]
+
+
+def newcomer_env(home: Path) -> dict[str, str]:
+    """A runner's environment: no CI or lepton variables, no lepton-ci on PATH, empty caches."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LEPTON_", "CI_", "GITLAB_", "JENKINS_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    paths = [p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != VENV_BIN]
+    env["PATH"] = os.pathsep.join([str(GITLAB_CI_LOCAL.parent), *paths])
+    env["HOME"] = str(home)
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
+    return env
+
+
+def as_a_newcomer_would(root: Path, index_url: str, registry_url: str | None) -> None:
+    """Copy the housing code in, `init`, make the edits docs/ ask of a user, `render`, commit.
+
+    ``registry_url`` None: the registry `init` writes (the default, inside the workspace)."""
+    for part in ("scripts", "data", "requirements.txt"):
+        src = HOUSING / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / part)
+    (root / ".gitignore").write_text(".lepton/\n__pycache__/\n.gitlab-ci-local/\n")
+    git(root, "init", "-q", "-b", "main")
+    env = {**newcomer_env(root.parent / "home"), "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin"}
+    init = lepton(
+        root,
+        "init",
+        "--train-command",
+        "python scripts/train.py",
+        "--evaluate-command",
+        "python scripts/evaluate.py",
+        "--gate",
+        "r2 >= 0.9",
+        env=env,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    spec_file = root / "lepton.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["lepton-ci"]["index_url"] = index_url
+    spec["train"]["data"] = ["data/train.csv"]
+    spec["evaluate"].update({"dataset": "data/test.csv", "task": "regression"})
+    spec["gates"] += ["mse <= champion + 0.05"]
+    if registry_url is not None:
+        spec["registry"] = {"backend": "mlflow", "tracking_uri": registry_url}
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    rendered = lepton(root, "render", env=env)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "lepton-ci init")
+
+
+@dataclass
+class Run:
+    root: Path
+    proc: subprocess.CompletedProcess[str]
+
+    @property
+    def out(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+    def passed(self) -> set[str]:
+        return set(re.findall(r"^ PASS\s+(?:\[[^]]*\]\s+)?(\S+)", self.out, flags=re.M))
+
+    def log(self, job: str) -> str:
+        return (self.root / STATE / "output" / f"{job}.log").read_text()
+
+    def venv_python(self, job: str) -> Path:
+        return self.root / STATE / "builds" / job / ".lepton" / "venv" / "bin" / "python"
+
+
+@dataclass
+class Repository:
+    root: Path
+    model: str
+    registry_url: str
+    env: dict[str, str]
+
+    def push(self, *jobs: str, needs: bool = True) -> Run:
+        """gitlab-ci-local on what is committed: the whole pipeline, or ``jobs`` (and their
+        needs, unless ``needs`` is false)."""
+        argv = [str(GITLAB_CI_LOCAL), *jobs, *(["--needs"] if jobs and needs else [])]
+        argv += ["--shell-executor-no-image", "--shell-isolation", "--no-artifacts-to-source"]
+        argv += ["--no-color", "--variable", "LEPTON_IMAGE_BUILD_DISABLED=true"]
+        proc = subprocess.run(
+            argv, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=1500
+        )
+        return Run(self.root, proc)
+
+    def commit(self, message: str, change: Callable[[Path], None]) -> None:
+        change(self.root)
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "-m", message)
+
+
+@pytest.fixture(scope="module")
+def housing(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_server: str, package_index: str
+) -> Repository:
+    if not GITLAB_CI_LOCAL.exists():
+        pytest.fail("gitlab-ci-local is not installed: run `bash .ci/setup`")
+    work = tmp_path_factory.mktemp("newcomer")
+    root = work / f"housing-{uuid.uuid4().hex[:8]}"  # the model's name: the directory's
+    root.mkdir()
+    as_a_newcomer_would(root, package_index, mlflow_server)
+    return Repository(root, root.name, mlflow_server, newcomer_env(work / "home"))
+
+
+@pytest.fixture(scope="module")
+def first(housing: Repository) -> Run:
+    return housing.push()
+
+
+def test_every_job_installs_what_it_needs_and_succeeds(first: Run) -> None:
+    assert first.proc.returncode == 0, first.out[-6000:]
+    assert first.passed() == set(JOBS), first.out[-6000:]
+
+
+def test_jobs_take_the_pinned_cpu_torch_and_only_where_user_code_runs(first: Run) -> None:
+    def dists(job: str) -> dict[str, str]:
+        out = subprocess.run(
+            [str(first.venv_python(job)), "-m", "pip", "list", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return {d["name"].lower(): d["version"] for d in yaml.safe_load(out.stdout)}
+
+    for job in ("train", "evaluate"):
+        installed = dists(job)
+        assert installed["torch"].startswith("2.13.0"), (job, installed["torch"])
+        assert not [name for name in installed if name.startswith("nvidia")], job
+    for job in ("register", "metrics-push"):
+        assert "torch" not in dists(job), f"{job} runs no user code: torch is a constraint only"
+    assert "mlflow" in dists("register")  # the MLflow registry's client, where it is opened
+
+
+def test_the_version_lands_in_the_team_registry_with_its_provenance(
+    housing: Repository, first: Run
+) -> None:
+    version = MlflowRegistry(housing.registry_url).get(housing.model, 1)
+    assert version.git_sha == git(housing.root, "rev-parse", "HEAD").strip()
+    assert version.data_hash and version.metrics["r2"] >= 0.9
+    assert "no champion yet (the first version of this model)" in first.log("evaluate")
+
+
+def test_the_next_pipeline_gates_against_the_champion_the_registry_kept(
+    housing: Repository, first: Run
+) -> None:
+    """The champion outlives the pipeline that made it: no 'no champion yet' the second time."""
+    assert first.proc.returncode == 0, first.out[-3000:]
+    promote = lepton(
+        housing.root,
+        "models",
+        "promote",
+        "1",
+        "--to",
+        "champion",
+        env={**housing.env, "PATH": f"{VENV_BIN}{os.pathsep}{housing.env['PATH']}"},
+    )
+    assert promote.returncode == 0, promote.stdout + promote.stderr
+
+    def more_epochs(root: Path) -> None:
+        spec = root / "lepton.yaml"
+        spec.write_text(spec.read_text().replace("params: {}", "params: {epochs: 61}"))
+
+    housing.commit("retrain", more_epochs)
+    second = housing.push("evaluate")
+    assert second.proc.returncode == 0, second.out[-6000:]
+    assert second.passed() == {"train", "evaluate"}
+    evaluate = second.log("evaluate")
+    assert "no champion yet" not in evaluate
+    assert re.search(r"mse <= champion \+ 0\.05: passed", evaluate), evaluate[-3000:]
+
+
+def test_a_workspace_registry_in_ci_fails_the_first_job_that_opens_it(
+    tmp_path: Path, package_index: str
+) -> None:
+    """Without a shared registry the champion would be forgotten: the evaluate job says so
+    before it reads the model (so the train job is not needed here), naming the setting."""
+    root = tmp_path / "housing-local"
+    root.mkdir()
+    as_a_newcomer_would(root, package_index, None)  # .lepton/registry.db in each job's copy
+    repository = Repository(root, root.name, "", newcomer_env(tmp_path / "home"))
+    run = repository.push("evaluate", needs=False)
+    assert run.proc.returncode != 0
+    assert run.passed() == set()
+    evaluate = run.log("evaluate")
+    assert "LEPTON_REGISTRY" in evaluate and "registry" in evaluate, evaluate[-3000:]
+    assert "Traceback" not in evaluate
