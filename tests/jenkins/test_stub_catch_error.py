@@ -118,3 +118,17 @@ def test_catch_error_defaults_are_upstreams_build_failure_stage_success() -> Non
 def test_catch_error_refuses_arguments_the_step_does_not_have() -> None:
     with pytest.raises(JenkinsEvalError, match="unknown catchError argument 'catchInterrupts'"):
         run("catchInterrupts: false")
+
+
+def test_a_caught_failure_makes_the_build_result_failure_for_later_conditions() -> None:
+    script = """
+catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') { sh 'lepton-ci train' }
+echo currentBuild.currentResult
+"""
+    events = evaluate_jenkinsfile(script, env={"STUB_FAIL_SH": "lepton-ci train"}).events
+    assert [e["message"] for e in kinds(events, "echo")] == ["FAILURE"]
+
+
+def test_unstash_of_a_name_never_stashed_fails_like_jenkins() -> None:
+    with pytest.raises(JenkinsEvalError, match=r"No such saved stash .lepton-evaluate."):
+        evaluate_jenkinsfile("unstash 'lepton-evaluate'")

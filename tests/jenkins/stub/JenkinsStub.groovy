@@ -12,9 +12,16 @@ abstract class JenkinsStub extends Script {
 
     StubEnv getEnv() { ctx.env }
 
-    /** The build result so far; a test simulates an earlier failure with STUB_RESULT=FAILURE. */
+    static final List<String> RESULTS = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'NOT_BUILT', 'ABORTED']
+
+    /**
+     * The build result so far: the worst of what `catchError` set (it calls
+     * `Run.setResult`, which only ever makes a result worse: hudson.model.Run) and STUB_RESULT,
+     * with which a test simulates an earlier failure.
+     */
     Map getCurrentBuild() {
-        String result = ctx.env.map().get('STUB_RESULT') ?: 'SUCCESS'
+        List<String> seen = [ctx.env.map().get('STUB_RESULT') ?: 'SUCCESS', ctx.buildResult ?: 'SUCCESS']
+        String result = seen.max { RESULTS.indexOf(it) }
         return [currentResult: result, result: result == 'SUCCESS' ? null : result, number: 1]
     }
 
@@ -110,9 +117,23 @@ abstract class JenkinsStub extends Script {
         }
     }
 
-    void stash(Map args) { ctx.record(kind: 'stash', name: args.name, includes: args.includes) }
+    void stash(Map args) {
+        ctx.stashes.add(args.name.toString())
+        ctx.record(kind: 'stash', name: args.name, includes: args.includes)
+    }
 
-    void unstash(Object arg) { ctx.record(kind: 'unstash', name: arg instanceof Map ? arg.name : arg) }
+    /**
+     * `unstash` of a name this build never stashed fails the step with an AbortException
+     * ("No such saved stash ‘NAME’": StashManager.unstash, jenkinsci/workflow-api-plugin,
+     * src/main/java/org/jenkinsci/plugins/workflow/flow/StashManager.java).
+     */
+    void unstash(Object arg) {
+        String name = (arg instanceof Map ? arg.name : arg).toString()
+        ctx.record(kind: 'unstash', name: name)
+        if (!(name in ctx.stashes)) {
+            throw StubFailure.step("No such saved stash ‘${name}’")
+        }
+    }
 
     void archiveArtifacts(Object arg) {
         ctx.record(kind: 'archiveArtifacts', artifacts: arg instanceof Map ? arg.artifacts : arg)
@@ -155,6 +176,8 @@ abstract class JenkinsStub extends Script {
             String stageResult = result ?: (args.stageResult ?: 'SUCCESS')
             ctx.record(kind: 'caught', message: e.message, buildResult: buildResult, stageResult: stageResult,
                 cause: StubFailure.kindOf(e))
+            List<String> worst = [ctx.buildResult ?: 'SUCCESS', buildResult]
+            ctx.buildResult = worst.max { RESULTS.indexOf(it) }
             return null
         }
     }

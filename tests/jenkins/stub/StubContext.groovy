@@ -14,6 +14,10 @@ class StubContext {
     Map<String, Script> vars = [:]
     /** Jobs whose agent was already lost once (STUB_AGENT_LOST). */
     Set<String> lostAgents = [] as Set
+    /** The build result set so far by catchError (null: none). */
+    String buildResult = null
+    /** Names stashed so far in this build. */
+    Set<String> stashes = [] as Set
     /** The build's simulated clock, in minutes since it started (advanced by `input` and `sh`). */
     long clock = 0
     /** Enclosing `timeout` blocks, outermost first: [minutes: limit, deadline: clock value]. */
