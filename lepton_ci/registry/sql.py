@@ -569,14 +569,32 @@ def _sqlite_connect(dbapi: Any, _record: ConnectionPoolEntry) -> None:
     # ("Enabling Non-Legacy SQLite Transactional Modes": sqlalchemy/dialects/sqlite/base.py)
     dbapi.isolation_level = None
     cursor = dbapi.cursor()
-    for pragma in (
-        f"busy_timeout = {BUSY_TIMEOUT_MS}",
-        "journal_mode = WAL",
-        "synchronous = NORMAL",
-        "foreign_keys = ON",
-    ):
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    _wal_mode(cursor)
+    for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _wal_mode(cursor: Any) -> None:
+    """Switch to WAL once; a file already in WAL is left alone. Setting the mode needs a lock
+    that the busy handler does not always wait for (while another connection recovers the WAL
+    of a killed writer, SQLite answers "database is locked" at once), so that one case is
+    retried here for up to the busy timeout."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(db: Connection) -> None:
