@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,11 +133,6 @@ class Repository:
         )
         return Run(self.root, proc)
 
-    def commit(self, message: str, change: Callable[[Path], None]) -> None:
-        change(self.root)
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-q", "-m", message)
-
 
 @pytest.fixture(scope="module")
 def housing(
@@ -179,7 +173,9 @@ def test_jobs_take_the_pinned_cpu_torch_and_only_where_user_code_runs(first: Run
         assert not [name for name in installed if name.startswith("nvidia")], job
     for job in ("register", "metrics-push"):
         assert "torch" not in dists(job), f"{job} runs no user code: torch is a constraint only"
-    assert "mlflow" in dists("register")  # the MLflow registry's client, where it is opened
+    register = dists("register")
+    assert "mlflow-skinny" in register, "the MLflow registry's client, where it is opened"
+    assert "mlflow" not in register and "pandas" not in register, "the server is not needed"
 
 
 def test_the_version_lands_in_the_team_registry_with_its_provenance(
@@ -194,7 +190,11 @@ def test_the_version_lands_in_the_team_registry_with_its_provenance(
 def test_the_next_pipeline_gates_against_the_champion_the_registry_kept(
     housing: Repository, first: Run
 ) -> None:
-    """The champion outlives the pipeline that made it: no 'no champion yet' the second time."""
+    """The champion outlives the pipeline that made it: no 'no champion yet' the second time.
+
+    The second pipeline's evaluate runs in a fresh copy of the repository on the first
+    pipeline's train artifact (gitlab-ci-local keeps it, as a retried GitLab job would get it),
+    so only the job that reads the registry is run again: v1 now meets itself as the champion."""
     assert first.proc.returncode == 0, first.out[-3000:]
     promote = lepton(
         housing.root,
@@ -206,15 +206,9 @@ def test_the_next_pipeline_gates_against_the_champion_the_registry_kept(
         env={**housing.env, "PATH": f"{VENV_BIN}{os.pathsep}{housing.env['PATH']}"},
     )
     assert promote.returncode == 0, promote.stdout + promote.stderr
-
-    def more_epochs(root: Path) -> None:
-        spec = root / "lepton.yaml"
-        spec.write_text(spec.read_text().replace("params: {}", "params: {epochs: 61}"))
-
-    housing.commit("retrain", more_epochs)
-    second = housing.push("evaluate")
+    second = housing.push("evaluate", needs=False)
     assert second.proc.returncode == 0, second.out[-6000:]
-    assert second.passed() == {"train", "evaluate"}
+    assert second.passed() == {"evaluate"}
     evaluate = second.log("evaluate")
     assert "no champion yet" not in evaluate
     assert re.search(r"mse <= champion \+ 0\.05: passed", evaluate), evaluate[-3000:]
