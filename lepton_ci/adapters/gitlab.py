@@ -1,4 +1,4 @@
-"""GitLab, over python-gitlab: CI lint, pipelines, retraining schedules, merge-request reports.
+"""GitLab, over python-gitlab: CI lint, pipelines, schedules, merge-request reports and uploads.
 
 Authentication comes from the environment only: ``GITLAB_TOKEN`` (a project, group or personal
 access token) or, inside a CI job, ``CI_JOB_TOKEN``. The server is ``GITLAB_URL`` or the job's
@@ -228,6 +228,30 @@ class GitLabServer:
                 subject=f"merge request !{iid} of project {project_ref!r}",
             )
         )
+
+    def upload(self, project_ref: str, filename: str, data: bytes) -> dict[str, Any]:
+        """Upload one file for Markdown (``POST /projects/:id/uploads``, multipart ``file``).
+
+        GitLab answers ``{"id", "alt", "url", "full_path", "markdown"}``; ``markdown`` embeds the
+        file in a note (https://docs.gitlab.com/api/project_markdown_uploads/#upload-a-file).
+        This is python-gitlab's ``Project.upload(filename, filedata=...)`` (``UploadMixin`` in
+        ``gitlab/mixins.py``) with one difference: that method formats ``/projects/{id}/uploads``
+        from the lazy object's already-encoded id, so a ``group/name`` project is encoded twice
+        (``ml%252Fdigits``) and not found; the project's ``encoded_id`` is used here instead.
+        """
+        project = self.project(project_ref)
+        path = f"/projects/{project.encoded_id}/uploads"
+        answer = self._call(
+            f"uploading {filename}",
+            lambda: self.client.http_post(path, files={"file": (filename, data)}),
+            subject=f"project {project_ref!r}",
+            write=True,
+        )
+        if not isinstance(answer, dict) or not answer.get("url"):
+            raise ServerError(
+                f"GitLab's answer to uploading {filename} has no `url`: {server_words(str(answer))}"
+            )
+        return answer
 
 
 # -- the operations the CLI calls ---------------------------------------------------------

@@ -171,22 +171,12 @@ def report(
     from lepton_ci.errors import LeptonError
     from lepton_ci.layout import RunLayout
     from lepton_ci.platforms.gitlab_report import load_metrics, render_report, report_marker
+    from lepton_ci.platforms.publish import champion_metrics, note_context
 
     layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
     metrics = load_metrics(Path(str(layout.metrics_json)))
-    context = " · ".join(
-        part
-        for part in (
-            f"commit {os.environ['CI_COMMIT_SHORT_SHA']}"
-            if os.environ.get("CI_COMMIT_SHORT_SHA")
-            else "",
-            f"pipeline {os.environ['CI_PIPELINE_URL']}"
-            if os.environ.get("CI_PIPELINE_URL")
-            else "",
-        )
-        if part
-    )
-    body = render_report(metrics, champion_metrics=_champion_metrics(spec_path), context=context)
+    champion = champion_metrics(spec_path, warn=lambda line: click.echo(line, err=True))
+    body = render_report(metrics, champion_metrics=champion, context=note_context())
     if dry_run:
         click.echo(body, nl=False)
         return
@@ -204,25 +194,3 @@ def report(
         report_marker(str(metrics.get("model") or "model")),
     )
     click.echo(f"merge request !{iid}: note {result.note_id} {result.action}")
-
-
-def _champion_metrics(spec_path: str) -> dict[str, float] | None:
-    """The champion's metrics from the registry, when the spec and its registry are at hand."""
-    from lepton_ci.errors import LeptonError
-    from lepton_ci.registry import is_postgres, open_registry
-    from lepton_ci.spec import load_spec
-
-    if not Path(spec_path).is_file():
-        return None
-    try:
-        spec = load_spec(spec_path)
-        root = Path(spec_path).resolve().parent
-        location = os.environ.get("LEPTON_REGISTRY") or spec.registry.path
-        if spec.registry.sql and not is_postgres(location) and not (root / location).is_file():
-            return None  # no registry yet: nothing to compare with (and none is created)
-        with open_registry(spec, root) as registry:
-            champion = registry.champion(spec.model_name)
-    except LeptonError as exc:
-        click.echo(f"note: champion metrics unavailable ({exc.message})", err=True)
-        return None
-    return dict(champion.metrics) if champion is not None else None

@@ -2,19 +2,22 @@
 
 Pure: :func:`render_report` takes the evaluate step's ``metrics.json`` (contract 2) and returns
 Markdown. The note starts with a hidden marker (:func:`report_marker`) by which later pushes find
-and update the same note instead of adding another.
+and update the same note instead of adding another. :func:`render_attachments` renders what
+``report --publish`` adds below it: the uploaded plots and a link to the HTML report.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lepton_ci.errors import LeptonError
-from lepton_ci.render.escape import render_template
+from lepton_ci.errors import LeptonError, ServerError
+from lepton_ci.render.escape import Safe, environment, md_text, render_template
 
 _LOWER_IS_BETTER = ("loss", "latency", "size", "error")
 
@@ -128,3 +131,52 @@ def render_report(
         skipped_count=skipped_count,
         footer=footer,
     )
+
+
+# GitLab's upload answer embeds an image as ``![alt](/uploads/<secret>/<name>)``; anything else
+# (nested brackets, spaces, parentheses, HTML) is not put into the note as Markdown.
+_LINK_TARGET = re.compile(r"(?:https?://|/)[^()\s<>\"'\\]+")
+_IMAGE_MARKDOWN = re.compile(r"!\[[^\[\]\n]*\]\(" + _LINK_TARGET.pattern + r"\)")
+
+_ATTACHMENTS = """\
+{% if plots %}
+
+#### Plots
+
+{% for plot in plots %}
+{{ plot }}
+
+{% endfor %}
+{% else %}
+
+{% endif %}
+{% if report_url %}
+[Full HTML report]({{ report_url }}) (job artifact)
+{% endif %}
+"""
+
+
+def upload_markdown(answer: Mapping[str, Any]) -> Safe:
+    """The Markdown that shows an uploaded image: GitLab's ``markdown`` when it is a plain image
+    reference, else one built from its ``alt`` and ``url``."""
+    given = str(answer.get("markdown") or "")
+    if _IMAGE_MARKDOWN.fullmatch(given):
+        return Safe(given)
+    url = str(answer.get("url") or "")
+    if not _LINK_TARGET.fullmatch(url):
+        raise ServerError(f"GitLab's upload answer has no usable `markdown` or `url`: {given!r}")
+    return Safe(f"![{md_text(answer.get('alt') or 'plot')}]({url})")
+
+
+def link_target(url: str) -> Safe:
+    """``url`` checked to be usable as a Markdown link target as it is."""
+    if not _LINK_TARGET.fullmatch(url):
+        raise LeptonError(f"{url!r} cannot be a Markdown link (spaces, parentheses or quotes)")
+    return Safe(url)
+
+
+def render_attachments(plots: Sequence[Safe], report_url: Safe | None = None) -> str:
+    """The note's tail: a "Plots" heading with each uploaded plot, then the HTML report link."""
+    if not plots and not report_url:
+        return ""
+    return environment().from_string(_ATTACHMENTS).render(plots=plots, report_url=report_url)

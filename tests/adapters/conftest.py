@@ -82,6 +82,11 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
         "CI_MERGE_REQUEST_IID",
         "CI_PROJECT_PATH",
         "CI",
+        "GITLAB_CI",
+        "CI_JOB_URL",
+        "CI_PROJECT_DIR",
+        "CI_COMMIT_SHORT_SHA",
+        "CI_PIPELINE_URL",
     ):
         if not os.environ.get("LEPTON_LIVE_TESTS"):
             monkeypatch.delenv(name, raising=False)

@@ -94,3 +94,21 @@ def test_the_servers_words_are_kept_with_the_secret_masked(cli, world):  # type:
     gitlab.fail("GET", ".", Reply(400, {"message": ECHO}), times=99)
     result = cli("gitlab", "schedule")
     assert "PRIVATE-TOKEN: ***" in result.err and "job ***" in result.err
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["plain", "verbose"])
+@pytest.mark.parametrize("echo", [False, True], ids=["answering", "echoing"])
+def test_report_publish_never_prints_a_secret(cli, world, monkeypatch, verbose, echo):  # type: ignore[no-untyped-def]
+    """`report --publish` exits 0 even when GitLab refuses, and still shows no token."""
+    _, gitlab = world
+    monkeypatch.setenv("GITLAB_CI", "true")
+    plots = Path(".lepton/run/report/plots")
+    plots.mkdir(parents=True)
+    (plots / "curve.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    if echo:
+        for method in ("GET", "POST", "PUT"):
+            gitlab.fail(method, ".", Reply(400, {"message": ECHO}), times=99)
+    result = cli(*(["--verbose"] if verbose else []), "report", "--publish")
+    assert result.code == 0, result.output
+    assert ("warning:" in result.err) == echo
+    assert_clean(result.output)

@@ -1,9 +1,12 @@
 """GitLab's REST API v4 as documented: token headers, JSON errors ``{"message": ...}``,
-offset pagination (``X-Next-Page``, ``Link``), CI lint, pipelines, schedules, MR notes, users and
-groups lookups, protected environments with approval rules."""
+offset pagination (``X-Next-Page``, ``Link``), CI lint, pipelines, schedules, MR notes, Markdown
+uploads, users and groups lookups, protected environments with approval rules."""
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +43,7 @@ class FakeGitLab(FakeServer):
         self.users = {"alice": 7, "bob": 8}  # username -> id (project members)
         self.groups = {"ml/leads": 134, "ml-ops": 135}  # full path -> id (project shared)
         self.protected: dict[str, dict[str, Any]] = {}  # environment name -> as the API shows it
+        self.uploads: dict[str, bytes] = {}  # url -> the file's bytes
         # "premium"; "free": EE without a licence (403); "ce": Community Edition, no such API (404)
         self.tier = "premium"
 
@@ -117,6 +121,8 @@ class FakeGitLab(FakeServer):
             return Reply(200, schedule)
         if rest[:1] == ["protected_environments"]:
             return self._protected_environments(request, rest[1:])
+        if rest == ["uploads"] and method == "POST":
+            return self._upload(request)
         if rest[:1] == ["merge_requests"] and len(rest) >= 3 and rest[2] == "notes":
             iid = int(rest[1])
             if iid not in self.notes:
@@ -140,6 +146,46 @@ class FakeGitLab(FakeServer):
                         return Reply(200, note)
                 return Reply(404, {"message": "404 Note Not Found"})
         return Reply(404, {"message": "404 Not Found"})
+
+    # Markdown uploads, as https://docs.gitlab.com/api/project_markdown_uploads/#upload-a-file
+    # describes them: POST /projects/:id/uploads, multipart/form-data with a `file` part; 201 with
+    # {"id", "alt", "url", "full_path", "markdown"}, `url` = /uploads/<32 hex secret>/<name>,
+    # `alt` the name without its extension, `markdown` an image reference for images and a link
+    # otherwise. Without a `file` part GitLab's API (Grape) answers 400 "file is missing".
+    def _upload(self, request: Request) -> Reply:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return Reply(400, {"error": "file is missing"})
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body
+        )
+        part = next(
+            (
+                p
+                for p in message.iter_parts()
+                if p.get_param("name", header="content-disposition") == "file" and p.get_filename()
+            ),
+            None,
+        )
+        if part is None:
+            return Reply(400, {"error": "file is missing"})
+        name = str(part.get_filename())
+        data = part.get_payload(decode=True) or b""
+        secret = hashlib.md5(data + str(len(self.uploads)).encode()).hexdigest()
+        url = f"/uploads/{secret}/{name}"
+        self.uploads[url] = bytes(data)
+        alt = name.rsplit(".", 1)[0]
+        image = name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"))
+        return Reply(
+            201,
+            {
+                "id": next(self.ids),
+                "alt": alt,
+                "url": url,
+                "full_path": f"/-/project/{PROJECT['id']}{url}",
+                "markdown": f"{'!' if image else ''}[{alt}]({url})",
+            },
+        )
 
     def _users(self, request: Request) -> Reply:
         """GET /users?username=NAME: a list, empty when nobody has that (case-insensitive) name."""
