@@ -26,6 +26,7 @@ from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
 from lepton_ci.netutil import free_port
 from lepton_ci.outcome import report_outcome
+from lepton_ci.runtime import metric_log
 from lepton_ci.runtime.hashing import data_digests
 from lepton_ci.runtime.inputs import (
     FileSet,
@@ -277,7 +278,7 @@ def _train(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
     if plan.options.node_rank != 0:
         console.info("training done; node 0 writes the artifact and manifest", step=STEP)
         return TrainReport(plan.train_dir, None, plan.key, False, resumable, _since(started))
-    if not any(output.iterdir()):
+    if not any(p.name != metric_log.FILE_NAME for p in output.iterdir()):
         raise StepError(
             f"training finished but wrote no files to its output directory {output}",
             hint="save the model with ctx.save_model(...) or write to $LEPTON_OUTPUT_DIR",
@@ -400,6 +401,7 @@ def _run_distributed(plan: _Plan, output: Path, checkpoints: Path, work: Path) -
 def _run_command(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, Any]:
     command = plan.spec.train.command
     assert command is not None
+    metrics_file = (output / metric_log.FILE_NAME).resolve()
     env = {
         **os.environ,
         "LEPTON_OUTPUT_DIR": str(output),
@@ -414,6 +416,7 @@ def _run_command(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, Any]
         "LEPTON_MASTER_ADDR": plan.options.master_addr,
         "LEPTON_MASTER_PORT": str(plan.options.master_port or 29500),
         "PYTHONHASHSEED": str(plan.seed),
+        metric_log.ENV_VAR: str(metrics_file),
     }
     console.info(f"running train command: {command}", step=STEP)
     try:
@@ -424,11 +427,13 @@ def _run_command(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, Any]
         ) from None
     if proc.returncode != 0:
         raise StepError(f"train command exited with {proc.returncode}: {command}")
+    points = metric_log.read_metric_log(metrics_file)
     legacy = (plan.root / plan.spec.train.outputs).resolve()
-    if not any(output.iterdir()) and legacy.is_dir() and any(legacy.iterdir()):
+    wrote = any(p != metrics_file for p in output.resolve().iterdir())
+    if not wrote and legacy.is_dir() and any(legacy.iterdir()):
         console.info(f"collecting outputs from {plan.spec.train.outputs}/", step=STEP)
         shutil.copytree(legacy, output, dirs_exist_ok=True)
-    return {}
+    return {"train_metrics": metric_log.last_values(points)}
 
 
 def _timeout(plan: _Plan) -> float | None:
