@@ -41,8 +41,12 @@ def make_run(
     champion: dict[str, float] | None = None,
     samples: bool = True,
     curves: bool = True,
+    classes: tuple[str, ...] = ("cat", "dog", "owl"),
+    size: int = 90,
+    epochs: int = 4,
 ) -> Path:
-    """A run directory with a manifest, a training log and an evaluation."""
+    """A run directory with a manifest, a training log and an evaluation of ``size`` samples
+    (benchmarks/report.py makes a digits-sized one)."""
     run = tmp_path / "run"
     (run / "train").mkdir(parents=True, exist_ok=True)
     (run / "evaluate").mkdir(exist_ok=True)
@@ -58,19 +62,18 @@ def make_run(
     if curves:
         lines = [
             json.dumps({"name": name, "step": epoch, "value": value})
-            for epoch in range(4)
-            for name, value in (("train_loss", 1 / (epoch + 1)), ("val_accuracy", epoch / 4))
+            for epoch in range(epochs)
+            for name, value in (("train_loss", 1 / (epoch + 1)), ("val_accuracy", epoch / epochs))
         ]
         (run / "train" / "train_metrics.jsonl").write_text("\n".join(lines) + "\n")
     rng = np.random.default_rng(0)
     if task == "classification":
-        y = rng.integers(0, 3, 90)
-        metrics, results = classification(
-            y, rng.normal(size=(90, 3)) + np.eye(3)[y] * 2, "logits", ["cat", "dog", "owl"]
-        )
+        y = rng.integers(0, len(classes), size)
+        scores = rng.normal(size=(size, len(classes))) + np.eye(len(classes))[y] * 2
+        metrics, results = classification(y, scores, "logits", list(classes))
     else:
-        target = rng.normal(size=90)
-        metrics, results = regression(target, target + rng.normal(scale=0.3, size=90))
+        target = rng.normal(size=size)
+        metrics, results = regression(target, target + rng.normal(scale=0.3, size=size))
     if samples:
         results.save(run / "evaluate" / "samples.npz")
     champion_metrics = None if champion is None else {**metrics, **champion}
@@ -83,7 +86,7 @@ def make_run(
     )
     document = {
         "model": "digits",
-        "samples": 90,
+        "samples": size,
         "metrics": metrics,
         "gates": [g.as_dict() for g in gate_results],
         "passed": not any(g.failed for g in gate_results),
