@@ -207,16 +207,57 @@ def promote(
 
 
 @models.command("history")
+@click.option(
+    "--plot",
+    is_flag=True,
+    help="Also write a PNG of a metric over the versions (champions marked); prints its path.",
+)
+@click.option(
+    "--metric",
+    default=None,
+    help="The metric to plot. Default: that of the spec's first gate, else accuracy or r2.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the plot [default: .lepton/run/report/history_METRIC.png].",
+)
 @registry_options
 @format_option
-def history(spec_path: str, registry_location: str | None, model: str | None, fmt: str) -> None:
+def history(
+    plot: bool,
+    metric: str | None,
+    output: Path | None,
+    spec_path: str,
+    registry_location: str | None,
+    model: str | None,
+    fmt: str,
+) -> None:
     """Everything that happened to the model: registrations, aliases, images, deployments."""
     from lepton_ci.registry.report import history_table
 
     registry, name = _open(spec_path, registry_location, model)
     with registry:
         events = registry.history(name)
+        if plot:
+            from lepton_ci.report.history import default_output, write_history_plot
+
+            metric = metric or _headline_metric(spec_path)
+            path = write_history_plot(registry, name, metric, output or default_output(metric))
     _emit(fmt, [e.to_dict() for e in events], lambda: history_table(events))
+    if plot:
+        click.echo(f"plot: {path}", err=fmt == "json")
+
+
+def _headline_metric(spec_path: str) -> str:
+    from lepton_ci.spec.loader import load_spec
+
+    spec = load_spec(spec_path)
+    if spec.gates:
+        return spec.gates[0].metric
+    return "accuracy" if spec.evaluate.task == "classification" else "r2"
 
 
 @models.command("deployments")

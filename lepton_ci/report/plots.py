@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lepton_ci.errors import MissingDependency
 from lepton_ci.report.run import RunRecord
 from lepton_ci.runtime.metric_log import MetricPoint
 
@@ -27,7 +28,10 @@ class Plot:
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependency("matplotlib", "report") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -163,3 +167,39 @@ def plots_for(run: RunRecord) -> list[Plot]:
     optional = (per_class(metrics), champion(run.gates))
     plots.extend(plot for plot in optional if plot is not None)
     return plots
+
+
+def metric_history(
+    metric: str, values: Sequence[tuple[int, float]], champions: Sequence[int], current: int | None
+) -> Plot:
+    """``metric`` of each registered version (``values``: (version, value)), the versions that
+    have held the champion alias marked, the current champion labelled."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
+    xs, ys = [v for v, _ in values], [y for _, y in values]
+    ax.plot(xs, ys, marker="o", color="tab:blue", label="registered versions")
+    held = [(v, y) for v, y in values if v in set(champions)]
+    if held:
+        ax.plot(
+            [v for v, _ in held],
+            [y for _, y in held],
+            "*",
+            color="tab:orange",
+            markersize=14,
+            label="champion (at some time)",
+        )
+    for version, value in values:
+        if version == current:
+            ax.annotate(
+                f"champion v{version}",
+                (version, value),
+                textcoords="offset points",
+                xytext=(0, 10),
+                ha="center",
+                fontsize=8,
+            )
+    ax.margins(x=0.08, y=0.2)
+    ax.set_xticks(xs, [str(v) for v in xs])
+    ax.set_xlabel("version")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    return _render(fig, f"{metric} over versions", "history")

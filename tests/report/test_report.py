@@ -17,6 +17,7 @@ import html
 import io
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lepton_ci.errors import LeptonError
+from lepton_ci.errors import LeptonError, MissingDependency
 from lepton_ci.report import build_report, write_report
 from lepton_ci.runtime.gates import evaluate_gates
 from lepton_ci.runtime.metrics import classification, regression
@@ -281,3 +282,13 @@ def test_a_malformed_training_log_names_its_line(tmp_path: Path) -> None:
     assert error.value.message.startswith(
         f"{run / 'train' / 'train_metrics.jsonl'}:9: needs a number"
     )
+
+
+def test_without_matplotlib_the_report_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    with pytest.raises(MissingDependency) as error:
+        write_report(run)
+    assert error.value.hint == "pip install 'lepton-ci[report]'"
