@@ -37,7 +37,6 @@ from lepton_ci.errors import (
 
 T = TypeVar("T")
 _STATUS = re.compile(r"\[(\d{3})\]")
-TERMINAL_RESULTS = ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED", "NOT_BUILT")
 
 
 class JobDrift(LeptonError):

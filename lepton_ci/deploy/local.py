@@ -209,8 +209,3 @@ class LocalRuntime:
         if pid_file.is_file():
             terminate(int(pid_file.read_text()), 10.0)
             pid_file.unlink()
-
-
-def check_model_dir(model_dir: Path) -> None:
-    if not (model_dir / "manifest.json").is_file():
-        raise DeployFailed(f"{model_dir} holds no trained model (manifest.json is missing)")

@@ -195,9 +195,7 @@ def read_model_env(run_dir: str | Path) -> tuple[str, int]:
 
 
 def _verify_artifacts(model_dir: Path) -> None:
-    """Refuse tampered or incomplete artifacts (when the train runtime is installed)."""
-    try:
-        from lepton_ci.runtime.manifest import verify_artifacts
-    except ImportError:
-        return
+    """Refuse tampered or incomplete artifacts: always (the check needs nothing optional)."""
+    from lepton_ci.runtime.manifest import verify_artifacts
+
     verify_artifacts(model_dir)

@@ -58,17 +58,7 @@ def generated_files(
 
 def _extra_outputs() -> list:  # type: ignore[type-arg]
     """Producers added by other features (deploy manifests, monitoring rules)."""
-    producers = []
-    try:
-        from lepton_ci.render.deploy import deploy_outputs
+    from lepton_ci.render.deploy import deploy_outputs
+    from lepton_ci.render.monitoring import monitoring_outputs
 
-        producers.append(deploy_outputs)
-    except ImportError:
-        pass
-    try:
-        from lepton_ci.render.monitoring import monitoring_outputs
-
-        producers.append(monitoring_outputs)
-    except ImportError:
-        pass
-    return producers
+    return [deploy_outputs, monitoring_outputs]
