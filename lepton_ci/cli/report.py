@@ -22,7 +22,9 @@ from lepton_ci.cli.options import run_dir_option, spec_option
     "the plots and a link to the report (needs GITLAB_TOKEN); never fails the job.",
 )
 def report(run_dir: str, spec_path: str, output: Path | None, open_: bool, publish: bool) -> None:
-    """Write one HTML file with training curves, task plots, gates and lineage."""
+    """Write the report dir: index.html (training curves, task plots, gates, lineage; one
+    self-contained file), plots/*.png, summary.txt (one line) and metrics.txt (GitLab's
+    metrics report). With -o FILE the page is FILE and the others go beside it."""
     from lepton_ci.report import write_report
 
     path = write_report(Path(run_dir), output)

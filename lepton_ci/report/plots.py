@@ -108,8 +108,8 @@ def per_class(metrics: Mapping[str, Any]) -> Plot | None:
         ax.bar(x + offset, [float(metrics[f"{kind}/{c}"]) for c in classes], 0.4, label=kind)
     ax.set_xticks(x, classes, rotation=90 if len(classes) > 10 else 0)
     ax.set_xlabel("class")
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, 1.2)  # room above the bars for the legend
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     return _render(fig, "Precision and recall per class", "per_class")
 
 

@@ -29,11 +29,12 @@ _HEADLINE = ("accuracy", "macro_f1", "r2", "mse", "mae", "loss")
 
 
 def fmt(value: Any) -> str:
-    """A metric value as people read it: 4 significant digits, ``-`` for none."""
+    """A metric value as people read it: 4 significant digits (whole numbers from 10,000 on),
+    ``-`` for none."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"  # 100000, not 1e+05
     return str(value)
 
 
