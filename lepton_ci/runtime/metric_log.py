@@ -1,4 +1,5 @@
-"""The training-metrics log ``train/train_metrics.jsonl`` (docs/report.md#training-metrics).
+"""The training-metrics log ``train/train_metrics.jsonl`` (docs/report.md, "Training metrics from a
+command-style train step").
 
 One JSON object ``{"name": str, "step": int | null, "value": number}`` per line. Entrypoint-style
 training writes it through ``ctx.log_metric``; a command-style train step appends to the file
