@@ -81,6 +81,13 @@ def _model_version(run_dir: str) -> str | None:
     help="Seconds in-flight requests may take to finish after SIGTERM.",
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--protect-metrics/--open-metrics",
+    envvar="LEPTON_SERVE_PROTECT_METRICS",
+    default=False,
+    show_default=True,
+    help="Whether /metrics needs the bearer token as /predict does.",
+)
 def serve(
     spec_path: str,
     run_dir: str,
@@ -97,9 +104,14 @@ def serve(
     model_version: str | None,
     graceful_timeout: float,
     access_log: bool,
+    protect_metrics: bool,
 ) -> None:
     """Verify the artifact against its manifest, then serve /predict, /healthz, /readyz and
-    /metrics until SIGTERM (in-flight requests are drained)."""
+    /metrics until SIGTERM (in-flight requests are drained).
+
+    /predict needs ``Authorization: Bearer <token>`` when LEPTON_SERVE_TOKEN (or the file
+    LEPTON_SERVE_TOKEN_FILE names) is set; without one the API is open, and serve says so."""
+    from lepton_ci.serve.auth import token_from_env
     from lepton_ci.serve.config import ServeConfig
     from lepton_ci.serve.server import serve as run
     from lepton_ci.spec.model import BatchingSpec
@@ -128,5 +140,7 @@ def serve(
                 batch_latency_ms if batch_latency_ms is not None else batching.max_latency_ms
             ),
             queue_timeout_ms=queue_timeout_ms or batching.queue_timeout_ms,
+            token=token_from_env(),
+            protect_metrics=protect_metrics,
         )
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.responses import JSONResponse
 
+from lepton_ci.serve.auth import authorized
 from lepton_ci.serve.batching import Batcher, BatchPolicy, Overloaded
 from lepton_ci.serve.config import ServeConfig
 from lepton_ci.serve.metrics import ServeMetrics
@@ -78,15 +79,22 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
 
     state = ServeState(config)
 
+    def denied(request: Request) -> bool:
+        token = config.token
+        return token is not None and not authorized(request.headers.get("authorization"), token)
+
     async def predict(request: Request) -> Response:
+        if denied(request):
+            state.metrics.errors.labels(reason="unauthorized").inc()
+            return _unauthorized()
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > config.max_body_bytes:
             state.metrics.errors.labels(reason="too_large").inc()
             return _error(413, f"request body exceeds {config.max_body_bytes} bytes")
         if not state.ready or state.predict is None:
             return _error(503, "model not ready")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
+        body = await _read_body(request, config.max_body_bytes)
+        if body is None:
             state.metrics.errors.labels(reason="too_large").inc()
             return _error(413, f"request body exceeds {config.max_body_bytes} bytes")
         try:
@@ -137,6 +145,8 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
         )
 
     async def metrics(request: Request) -> Response:
+        if config.protect_metrics and denied(request):
+            return _unauthorized()
         data, content_type = state.metrics.exposition()
         return PlainTextResponse(data, media_type=content_type)
 
@@ -165,6 +175,24 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
     )
     app.state.serve = state
     return _Instrumented(app, state)
+
+
+def _unauthorized() -> JSONResponse:
+    response = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="lepton-ci"'
+    return response
+
+
+async def _read_body(request: Any, limit: int) -> bytes | None:
+    """The request body, read chunk by chunk; None as soon as it grows past ``limit`` bytes
+    (a chunked upload has no Content-Length to refuse it by: never buffer more than that)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from lepton_ci.serve.auth import TOKEN_FILE_VAR, TOKEN_VAR, token_from_env
 
 
 def default_threads(workers: int) -> int:
@@ -32,6 +34,9 @@ class ServeConfig:
     batch_size: int = 32  # rows per forward pass (adaptive batching); 1: off
     batch_latency_ms: float = 0.0
     queue_timeout_ms: float = 1000.0
+    # bearer token for /predict (serve/auth.py); None: open. Not in repr: never in a log.
+    token: str | None = field(default=None, repr=False)
+    protect_metrics: bool = False  # /metrics needs the token too
 
     @property
     def torch_threads(self) -> int:
@@ -48,7 +53,10 @@ class ServeConfig:
             "LEPTON_SERVE_BATCH_SIZE": str(self.batch_size),
             "LEPTON_SERVE_BATCH_LATENCY_MS": str(self.batch_latency_ms),
             "LEPTON_SERVE_QUEUE_TIMEOUT_MS": str(self.queue_timeout_ms),
+            "LEPTON_SERVE_PROTECT_METRICS": "1" if self.protect_metrics else "",
         }
+        if self.token:  # worker processes inherit the environment; argv never holds it
+            env.update({TOKEN_VAR: self.token, TOKEN_FILE_VAR: ""})
         if self.entrypoint:
             env["LEPTON_SERVE_ENTRYPOINT"] = self.entrypoint
         if self.model_version:
@@ -69,4 +77,6 @@ class ServeConfig:
             batch_size=int(env.get("LEPTON_SERVE_BATCH_SIZE", "32")),
             batch_latency_ms=float(env.get("LEPTON_SERVE_BATCH_LATENCY_MS", "0")),
             queue_timeout_ms=float(env.get("LEPTON_SERVE_QUEUE_TIMEOUT_MS", "1000")),
+            token=token_from_env(env),
+            protect_metrics=bool(env.get("LEPTON_SERVE_PROTECT_METRICS")),
         )

@@ -5,7 +5,8 @@ Names (alert rules and dashboards rely on them):
   lepton_http_request_duration_seconds{route}            histogram
   lepton_http_requests_in_flight                         gauge
   lepton_predict_errors_total{reason}                    counter  (reason: bad_request,
-                                                                   too_large, model_error)
+                                                                   too_large, model_error,
+                                                                   overloaded, unauthorized)
   lepton_predict_inputs_total                            counter  (examples predicted)
   lepton_model_info{model,version,manifest_digest}       gauge = 1
   lepton_model_created_timestamp_seconds                 gauge    (manifest created_at; staleness)
@@ -80,7 +81,7 @@ class ServeMetrics:
             "When this process loaded the model.",
             registry=r,
         )
-        for reason in ("bad_request", "too_large", "model_error", "overloaded"):
+        for reason in ("bad_request", "too_large", "model_error", "overloaded", "unauthorized"):
             self.errors.labels(reason=reason)
 
     def exposition(self) -> tuple[bytes, str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lepton_ci.console import info
 from lepton_ci.errors import MissingDependency
+from lepton_ci.serve.auth import TOKEN_FILE_VAR, TOKEN_VAR
 from lepton_ci.serve.config import ServeConfig
 
 
@@ -33,6 +34,7 @@ def serve(config: ServeConfig) -> None:
         f"verified {len(manifest.get('files', {}))} artifact file(s) in {config.model_dir}",
         step="serve",
     )
+    info(_access_line(config), step="serve")
     uvicorn = _uvicorn()
     common: dict[str, Any] = {
         "host": config.host,
@@ -67,3 +69,14 @@ def serve(config: ServeConfig) -> None:
 
     info(f"serving on http://{config.host}:{config.port}", step="serve")
     DrainingServer(uvicorn.Config(app, **common)).run()
+
+
+def _access_line(config: ServeConfig) -> str:
+    """Who may call the API, said once at start-up (never the token itself)."""
+    if not config.token:
+        return (
+            f"no token configured ({TOKEN_VAR} / {TOKEN_FILE_VAR}): /predict and /metrics are "
+            f"open to anyone who can reach {config.host}:{config.port}"
+        )
+    metrics = "needs it too" if config.protect_metrics else "is open (--protect-metrics: not)"
+    return f"/predict needs the bearer token; /metrics {metrics}; /healthz, /readyz are open"
