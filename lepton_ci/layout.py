@@ -72,5 +72,25 @@ class RunLayout:
         """dotenv: LEPTON_DEPLOY_URL (GitLab environment url)."""
         return self.deploy_dir / f"{env}.env"
 
+    @property
+    def report_dir(self) -> PurePosixPath:
+        """The HTML report and its summaries (written by `lepton-ci report`)."""
+        return self.root / "report"
+
+    @property
+    def report_html(self) -> PurePosixPath:
+        """The self-contained HTML report (GitLab ``expose_as``, Jenkins ``publishHTML``)."""
+        return self.report_dir / "index.html"
+
+    @property
+    def report_metrics(self) -> PurePosixPath:
+        """The evaluation metrics as GitLab's ``metrics`` report (OpenMetrics text)."""
+        return self.report_dir / "metrics.txt"
+
+    @property
+    def report_summary(self) -> PurePosixPath:
+        """One plain-text line for the Jenkins build description."""
+        return self.report_dir / "summary.txt"
+
 
 LAYOUT = RunLayout()
