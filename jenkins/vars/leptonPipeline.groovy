@@ -6,9 +6,9 @@ import io.leptonci.LeptonStages
  * leptonPipeline: lepton-ci's whole pipeline as one declarative pipeline.
  *
  *   train -> evaluate (JUnit) -> register -> build image -> push image
- *         -> deploy <env>... (approval first where asked) -> push metrics (always)
+ *         -> deploy <env>... (approval first where asked) -> push metrics (always) -> report (always)
  *
- * Commit builds and change requests train, evaluate and push metrics; the default branch,
+ * Commit builds and change requests train, evaluate, push metrics and report; the default branch,
  * release tags (`releaseTags`, a glob) and the scheduled retraining build run the whole path;
  * other tag builds run nothing. Every stage takes its own agent (stashes
  * carry the run directory between them); approvals wait without holding an executor. A stage
@@ -155,6 +155,20 @@ void call(Map config = [:]) {
                     script {
                         onAgent(cfg, layout, 'metrics-push', 'metrics-push', null) {
                             leptonMetricsPush(common(cfg, 'metrics-push', false) + [pushgatewayCredentials: cfg.credentials.pushgateway])
+                        }
+                    }
+                }
+            }
+            stage('Report') {
+                when {
+                    // runs even after a failed gate: the report of a rejected model is the point
+                    expression { !LeptonStages.disabled('report', env) }
+                    expression { LeptonStages.anyBranchOrReleaseTag(env.TAG_NAME, cfg.releaseTags) }
+                }
+                steps {
+                    script {
+                        onAgent(cfg, layout, 'report', 'report', null) {
+                            leptonReport(common(cfg, 'report', false))
                         }
                     }
                 }

@@ -83,7 +83,7 @@ def run(
 
 
 def _summary(ran: set[str]) -> None:
-    """Reports, metrics and endpoints of the jobs that ran in this invocation."""
+    """Reports, metrics, the HTML report and endpoints of the jobs that ran in this invocation."""
     from lepton_ci.layout import LAYOUT
 
     junit = Path(LAYOUT.junit)
@@ -99,6 +99,9 @@ def _summary(ran: set[str]) -> None:
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
             )
         )
+    report = Path(LAYOUT.report_html)
+    if "report" in ran and report.exists():
+        click.echo(f"report: {report}")
     for env_file in sorted(Path(LAYOUT.deploy_dir).glob("*.env")):
         if f"deploy-{env_file.stem}" not in ran:
             continue

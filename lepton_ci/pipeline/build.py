@@ -158,7 +158,13 @@ def _job(
         needs=needs + previous,
         after=row.after,
         artifacts=tuple(str(PATHS[key](_LAYOUT, name)) for key in row.artifacts),
-        reports=Reports(junit=path(row.junit), dotenv=path(row.dotenv)),
+        reports=Reports(
+            junit=path(row.junit),
+            dotenv=path(row.dotenv),
+            html=path(row.html),
+            metrics=path(row.metrics),
+            summary=path(row.build_summary),
+        ),
         rule=rule,
         agent=_agent(spec.agents.for_stage(row.step), spec.lepton_ci.agent_image),
         environment=(

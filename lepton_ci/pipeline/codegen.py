@@ -19,6 +19,7 @@ from lepton_ci.pipeline.steps import (
     CREDENTIAL_VARIABLES,
     IMAGELESS_TARGETS,
     PROMOTE_WORDS,
+    REPORT_NAME,
     STEP_TABLE,
     TARGET_CREDENTIALS,
     StepRow,
@@ -139,6 +140,8 @@ def groovy_constants(table: tuple[StepRow, ...] = STEP_TABLE) -> str:
         ("What a release-tag glob may hold, as a whole-string regex (TAG_GLOB).",
          "String TAG_GLOB", glob),
         ("The spec file `--spec PATH` is left out for.", "String DEFAULT_SPEC", SPEC_FILENAME),
+        ("Name of the published HTML report (publishHTML reportName; GitLab's expose_as).",
+         "String REPORT_NAME", REPORT_NAME),
     ]  # fmt: skip
     lines += _field(*fields[0])
     for entry in maps:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from lepton_ci.layout import RunLayout
 from lepton_ci.pipeline.model import SWITCH_ON_REGEX
-from lepton_ci.pipeline.steps import PATHS, STEP_TABLE, StepRow, disabled_by
+from lepton_ci.pipeline.steps import PATHS, REPORT_NAME, STEP_TABLE, StepRow, disabled_by
 
 INCLUDE_FILE = "gitlab/include/lepton.gitlab-ci.yml"
 ENV = "$CI_ENVIRONMENT_NAME"
@@ -103,14 +103,18 @@ def _body(row: StepRow, table: tuple[StepRow, ...], component: bool) -> list[str
 
     words = [w.replace("{junit}", str(layout.junit)).replace("{env}", env_word) for w in row.words]
     lines = ["  script:", f"    - lepton-ci {' '.join(words)}{SPEC_ARGS}"]
-    if row.artifacts or row.junit or row.dotenv:
+    paths = [path(k) for k in row.artifacts] + ([path(row.html)] if row.html else [])
+    if paths or row.junit or row.dotenv or row.metrics:
         lines.append("  artifacts:")
-        if row.artifacts:
-            lines.append(f"    paths: [{', '.join(path(k) for k in row.artifacts)}]")
-        if row.junit or row.dotenv:
+        if row.html:
+            lines.append(f"    expose_as: {REPORT_NAME}")
+        if paths:
+            lines.append(f"    paths: [{', '.join(paths)}]")
+        if row.junit or row.dotenv or row.metrics:
             lines.append("    reports:")
             lines += [f"      junit: {path(row.junit)}"] if row.junit else []
             lines += [f"      dotenv: {path(row.dotenv)}"] if row.dotenv else []
+            lines += [f"      metrics: {path(row.metrics)}"] if row.metrics else []
         lines.append("    expire_in: 30 days")
         if row.junit:
             lines.append("    when: always")  # the JUnit report of a failed gate is the point

@@ -111,6 +111,9 @@ class Credential:
 class Reports:
     junit: str | None = None
     dotenv: str | None = None
+    html: str | None = None  # an HTML page (GitLab: exposed artifact; Jenkins: publishHTML)
+    metrics: str | None = None  # GitLab's metrics report (OpenMetrics text)
+    summary: str | None = None  # one line of text for the Jenkins build description
 
 
 PIP_CACHE_DIR = ".lepton/pip-cache"

@@ -48,6 +48,9 @@ class StepRow:
     artifacts: tuple[str, ...] = ()  # PATHS keys it hands on
     junit: str | None = None  # PATHS key of its JUnit report
     dotenv: str | None = None  # PATHS key of its dotenv report
+    html: str | None = None  # PATHS key of the HTML page it publishes (an artifact on GitLab)
+    metrics: str | None = None  # PATHS key of its GitLab metrics report
+    build_summary: str | None = None  # PATHS key of its one-line summary (Jenkins description)
     rule: RuleKind = "everywhere"
     credentials: CredentialUse = "none"
     extras: tuple[str, ...] = ()  # pip extras of lepton-ci it imports
@@ -164,8 +167,28 @@ STEP_TABLE: tuple[StepRow, ...] = (
         metric_sinks=True,
         interruptible=False,
     ),
+    StepRow(
+        step="report",
+        title="Report",
+        summary=(
+            "Write the HTML evaluation report and publish it (on a merge request: the one note), "
+            "even after a failed gate."
+        ),
+        words=("report", "--publish"),
+        needs=("train", "evaluate"),
+        after=("register",),  # the report names the registered version where register runs
+        html="reportHtml",
+        metrics="reportMetrics",
+        build_summary="reportSummary",
+        rule="always",
+        extras=("report",),
+    ),
 )
-"""The lifecycle in pipeline order (docs/pipeline.md draws it)."""
+"""The lifecycle in pipeline order (docs/architecture.md tabulates it)."""
+
+REPORT_NAME = "lepton-ci report"
+"""The name a job's HTML page is shown under: the merge request's link to it (GitLab
+``artifacts:expose_as``), the build's report link (Jenkins ``publishHTML`` ``reportName``)."""
 
 PROMOTE_WORDS = ("models", "promote", "--to", "champion")
 """Appended to the champion environment's deploy (else to register): promote what it shipped."""
@@ -213,6 +236,10 @@ PATHS: dict[str, Callable[[RunLayout, str], PurePosixPath]] = {
     "imageEnv": lambda layout, env: layout.image_env,
     "deploy": lambda layout, env: layout.deploy_dir,
     "deployEnv": lambda layout, env: layout.deploy_env(env),
+    "report": lambda layout, env: layout.report_dir,
+    "reportHtml": lambda layout, env: layout.report_html,
+    "reportMetrics": lambda layout, env: layout.report_metrics,
+    "reportSummary": lambda layout, env: layout.report_summary,
 }
 """Where each path key lives in the run directory (``env``: the job's environment, or '')."""
 

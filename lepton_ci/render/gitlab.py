@@ -30,6 +30,7 @@ from lepton_ci.pipeline.model import (
     shell_line,
     tag_regex,
 )
+from lepton_ci.pipeline.steps import REPORT_NAME
 from lepton_ci.pipeline.steps import row as step_row
 from lepton_ci.render.escape import gitlab_expr_str, render_template
 from lepton_ci.render.outputs import RenderOptions
@@ -216,15 +217,19 @@ def _needs(job: Job) -> list[dict[str, Any]]:
 
 
 def _artifacts(job: Job) -> dict[str, Any] | None:
-    paths = list(job.artifacts)
+    paths = list(job.artifacts) + ([job.reports.html] if job.reports.html else [])
     reports: dict[str, Any] = {}
     if job.reports.junit:
         reports["junit"] = job.reports.junit
     if job.reports.dotenv:
         reports["dotenv"] = job.reports.dotenv
+    if job.reports.metrics:
+        reports["metrics"] = job.reports.metrics
     if not paths and not reports:
         return None
     out: dict[str, Any] = {}
+    if job.reports.html:
+        out["expose_as"] = REPORT_NAME  # one file: the MR link opens it
     if paths:
         out["paths"] = paths
     if reports:

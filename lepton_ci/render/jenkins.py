@@ -16,10 +16,11 @@ interpolated); secrets are only ever credential ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from lepton_ci.pipeline.model import Command, Job, Pipeline, tag_regex
-from lepton_ci.pipeline.steps import CREDENTIAL_VARIABLES, CredentialKind
+from lepton_ci.pipeline.steps import CREDENTIAL_VARIABLES, REPORT_NAME, CredentialKind
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.outputs import RenderOptions
 
@@ -35,7 +36,8 @@ The shared library's LeptonRunner uses the same path."""
 class StageView:
     """What a stage template needs beyond the job itself: the stashes handed between agents,
     the release-tag regex (``tag pattern: ..., comparator: 'REGEXP'``; None: no tag builds),
-    the stage's own time limit, and for a deploy the ordinals of its milestones.
+    the stage's own time limit, for a deploy the ordinals of its milestones, and for a job that
+    writes an HTML page (the report) what ``publishHTML`` publishes in ``post { always }``.
 
     ``approval_milestone`` is passed right after the approval, ``milestone`` inside the
     environment's ``lock`` right before the deploy (None: no such milestone). Ordinals are fixed
@@ -51,6 +53,26 @@ class StageView:
     timeout_minutes: int = 0
     milestone: int | None = None
     approval_milestone: int | None = None
+    html: HtmlTarget | None = None
+
+
+@dataclass(frozen=True)
+class HtmlTarget:
+    """A job's HTML page as the HTML Publisher plugin's ``publishHTML(target: [...])`` takes it
+    (HtmlPublisherTarget, jenkinsci/htmlpublisher-plugin): kept with every build, the job's link
+    going to the last build's even when it failed, and a missing page (the step failed before
+    writing it) failing nothing."""
+
+    report_dir: str
+    report_files: str
+    report_name: str = REPORT_NAME
+
+
+def html_target(job: Job) -> HtmlTarget | None:
+    if job.reports.html is None:
+        return None
+    page = PurePosixPath(job.reports.html)
+    return HtmlTarget(report_dir=str(page.parent), report_files=page.name)
 
 
 def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
@@ -111,6 +133,7 @@ def stage_views(pipeline: Pipeline) -> list[StageView]:
             timeout_minutes=job.timeout_minutes or pipeline.timeout_minutes,
             milestone=ordinals.get(job.name),
             approval_milestone=ordinals.get(approval_point(job)),
+            html=html_target(job),
         )
         for job in pipeline.jobs
     ]

@@ -449,6 +449,7 @@ class AgentsSpec(_Model):
     image_push: AgentSpec | None = Field(None, alias="image-push")
     deploy: AgentSpec | None = None
     metrics_push: AgentSpec | None = Field(None, alias="metrics-push")
+    report: AgentSpec | None = None
 
     def for_stage(self, stage: str) -> AgentSpec:
         """The agent of step kind ``stage``: its own entry, else ``default`` (also for a step

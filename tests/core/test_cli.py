@@ -76,7 +76,7 @@ def test_pipeline_shows_jobs_and_their_exact_commands(tmp_path: Path) -> None:
     )
     assert "$ lepton-ci evaluate --junit .lepton/run/evaluate/junit.xml" in out.stdout
     data = json.loads(lepton("pipeline", "--format", "json", cwd=tmp_path).stdout)
-    assert [j["name"] for j in data["jobs"]][-1] == "metrics-push"
+    assert [j["name"] for j in data["jobs"]][-1] == "report"
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -55,6 +55,7 @@ def test_each_job_installs_the_extras_its_step_imports() -> None:
         "deploy-staging": "lepton-ci[docker]==0.1.0",
         "deploy-prod": "lepton-ci[kubernetes]==0.1.0",
         "metrics-push": "lepton-ci[metrics]==0.1.0",
+        "report": "lepton-ci[report]==0.1.0",
     }
     assert p.job("image-build").extras == ("docker",)
 
@@ -63,7 +64,7 @@ def test_an_mlflow_registry_adds_mlflow_where_the_registry_is_opened() -> None:
     p = pipeline(extra="registry: {backend: mlflow, tracking_uri: 'http://127.0.0.1:5001'}\n")
     with_mlflow = {job.name for job in p.jobs if "mlflow" in job.extras}
     # evaluate opens the registry only for champion-relative gates (none here)
-    assert with_mlflow == {j.name for j in p.jobs} - {"train", "evaluate", "image-build"}
+    assert with_mlflow == {j.name for j in p.jobs} - {"train", "evaluate", "image-build", "report"}
     assert requirement(p, "register") == "lepton-ci[mlflow]==0.1.0"
     assert requirement(p, "metrics-push") == "lepton-ci[metrics,mlflow]==0.1.0"
 

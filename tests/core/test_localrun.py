@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lepton_ci.errors import StepError
+from lepton_ci.layout import LAYOUT
 from lepton_ci.localrun import raise_for, run_pipeline, select_jobs
 from lepton_ci.pipeline import Pipeline, build_pipeline
 from lepton_ci.spec import parse_spec
@@ -63,7 +64,7 @@ def test_feature_branches_only_train_evaluate_and_report(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     run_pipeline(scripted(pipeline, {}), tmp_path, branch="feature/x", approve=lambda job: True)
-    assert order(tmp_path) == ["train", "evaluate", "metrics-push"]
+    assert order(tmp_path) == ["train", "evaluate", "metrics-push", "report"]
 
 
 def test_without_approval_production_waits_and_the_run_says_so(
@@ -78,14 +79,14 @@ def test_without_approval_production_waits_and_the_run_says_so(
         raise_for(result)
 
 
-def test_a_failing_gate_stops_the_pipeline_but_metrics_are_still_pushed(
+def test_a_failing_gate_stops_the_pipeline_but_metrics_are_still_pushed_and_reported(
     pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fail = "import sys;print('accuracy 0.42 < 0.9');sys.exit(4)"
     result = run_pipeline(
         scripted(pipeline, {"evaluate": fail}), tmp_path, branch="main", approve=lambda job: True
     )
-    assert order(tmp_path) == ["train", "metrics-push"]
+    assert order(tmp_path) == ["train", "metrics-push", "report"]
     assert result.failed is not None and result.failed.job == "evaluate"
     assert result.failed.exit_code == 4
     assert "accuracy 0.42 < 0.9" in capsys.readouterr().err  # the log tail is shown
@@ -177,3 +178,18 @@ def test_run_exits_with_the_failing_steps_category(pipeline: Pipeline, tmp_path:
     with pytest.raises(StepError) as info:
         raise_for(crash)
     assert info.value.exit_code == 1
+
+
+def test_the_summary_names_the_report_the_report_job_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lepton_ci.cli.run import _summary
+
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / LAYOUT.report_html
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>")
+    _summary({"report"})
+    assert capsys.readouterr().out == f"report: {LAYOUT.report_html}\n"
+    _summary({"train", "evaluate"})  # a report of an earlier run is not this run's
+    assert capsys.readouterr().out == ""

@@ -113,6 +113,7 @@ def test_each_job_names_the_extras_its_commands_import() -> None:
         "deploy-staging": ("docker",),
         "deploy-production": ("kubernetes",),
         "metrics-push": ("metrics",),
+        "report": ("report",),
     }
 
 
@@ -128,6 +129,7 @@ def test_jobs_that_open_an_mlflow_registry_or_sink_also_need_mlflow() -> None:
         "deploy-staging": ("docker", "mlflow"),
         "deploy-production": ("kubernetes", "mlflow"),
         "metrics-push": ("metrics", "mlflow"),
+        "report": ("report",),  # reads the run directory only
     }
 
 

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow  # real pip installs in every job, an MLflow serve
 GITLAB_CI_LOCAL = REPO / ".ci" / ".tools" / "node_modules" / ".bin" / "gitlab-ci-local"
 HOUSING = REPO / "examples" / "housing"
 STATE = ".gitlab-ci-local"
-JOBS = ["train", "evaluate", "register", "metrics-push"]
+JOBS = ["train", "evaluate", "register", "metrics-push", "report"]
 
 
 def newcomer_env(home: Path) -> dict[str, str]:
@@ -171,11 +171,23 @@ def test_jobs_take_the_pinned_cpu_torch_and_only_where_user_code_runs(first: Run
         installed = dists(job)
         assert installed["torch"].startswith("2.13.0"), (job, installed["torch"])
         assert not [name for name in installed if name.startswith("nvidia")], job
-    for job in ("register", "metrics-push"):
+    for job in ("register", "metrics-push", "report"):
         assert "torch" not in dists(job), f"{job} runs no user code: torch is a constraint only"
+    assert "matplotlib" in dists("report"), "the report's plots"
     register = dists("register")
     assert "mlflow-skinny" in register, "the MLflow registry's client, where it is opened"
     assert "mlflow" not in register and "pandas" not in register, "the server is not needed"
+
+
+def test_the_report_job_writes_the_page_its_artifacts_expose(first: Run) -> None:
+    """Off a merge request and without GITLAB_TOKEN, publishing says so in one line and the
+    job passes; the page it exposes (`expose_as`) is the one it wrote, from the needed jobs'
+    artifacts."""
+    log = first.log("report")
+    assert "report: .lepton/run/report/index.html" in log, log[-3000:]
+    assert "Traceback" not in log
+    page = first.root / STATE / "builds" / "report" / ".lepton" / "run" / "report" / "index.html"
+    assert "r2" in page.read_text()
 
 
 def test_the_version_lands_in_the_team_registry_with_its_provenance(

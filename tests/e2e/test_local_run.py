@@ -4,7 +4,8 @@ Without Docker the environments use the ``local`` target (background processes) 
 jobs are switched off with their kill switches, exactly as a CI variable would; with Docker
 (`-m docker`) the same pipeline builds and pushes the image to the local registry and deploys
 containers. A tightened gate stops the pipeline after ``evaluate``: nothing is registered or
-deployed, metrics are still pushed, and the JUnit report shows the failing gate.
+deployed, metrics are still pushed, the HTML report is still written, and the JUnit report shows
+the failing gate.
 """
 
 from __future__ import annotations
@@ -94,7 +95,11 @@ def test_the_pipeline_trains_gates_registers_deploys_and_serves_without_docker(
         "deploy-staging": "✓",
         "deploy-production": "✓",
         "metrics-push": "✓",
+        "report": "✓",
     }
+    # report: the HTML page, named in the summary
+    assert f"\nreport: {LAYOUT.report_html}\n" in proc.stdout
+    assert (root / LAYOUT.report_html).stat().st_size > 0
     # evaluate: the JUnit report has one testcase per gate; no champion yet, so that one skips
     cases = gate_cases(root / LAYOUT.junit)
     assert {k: v for k, v in cases.items() if "champion" not in k} == {
@@ -171,7 +176,10 @@ def test_a_failing_gate_stops_the_pipeline_but_metrics_are_pushed(
         "deploy-staging": "·",
         "deploy-production": "·",
         "metrics-push": "✓",  # an `always` job
+        "report": "✓",  # another: the report of the rejected model
     }
+    assert f"\nreport: {LAYOUT.report_html}\n" in proc.stdout
+    assert "0.999" in (root / LAYOUT.report_html).read_text()  # the failed gate's bound
     cases = gate_cases(root / LAYOUT.junit)
     assert cases["accuracy >= 0.999"] == "failed"
     assert cases["macro_f1 >= 0.9"] == "passed"

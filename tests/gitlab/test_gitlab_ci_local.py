@@ -13,7 +13,12 @@ import yaml
 from tests.gitlab.conftest import SPECS, VARIANTS, GitlabCiLocal, Render
 from tests.gitlab.extract import gitlab_commands, jobs_in_order, resolve
 
-TRAIN_PATH = {"train": "on_success", "evaluate": "on_success", "metrics-push": "always"}
+TRAIN_PATH = {
+    "train": "on_success",
+    "evaluate": "on_success",
+    "metrics-push": "always",  # even after a failed gate
+    "report": "always",
+}
 FULL_PATH = {
     **TRAIN_PATH,
     "register": "on_success",
@@ -74,7 +79,7 @@ def test_other_specs_are_accepted(
     on_default_branch = {"CI_COMMIT_BRANCH": out.pipeline.default_branch}
     assert list(gitlab_ci_local.jobs(on_default_branch)) == list(out.pipeline.stages)
     if out.pipeline.default_branch != "main":  # our repo's branch is then a feature branch
-        assert list(gitlab_ci_local.jobs()) == ["train", "evaluate", "metrics-push"]
+        assert list(gitlab_ci_local.jobs()) == ["train", "evaluate", "metrics-push", "report"]
 
 
 @pytest.mark.slow

@@ -107,6 +107,27 @@ def test_rules_follow_the_model(render: Render) -> None:
     assert doc["default"]["retry"]["max"] == 0
 
 
+@pytest.mark.parametrize(("style", "include"), VARIANTS)
+def test_the_report_runs_even_after_a_failed_gate_and_exposes_its_page_and_metrics(
+    render: Render, library_root: Path, style: str, include: str
+) -> None:
+    job = resolve(render(SPECS["full"], style, include).text, library_root=library_root)["report"]
+    assert job["needs"] == [
+        {"job": "train", "artifacts": True},
+        {"job": "evaluate", "artifacts": True},
+        {"job": "register", "artifacts": True, "optional": True},
+    ]
+    # `when: always`: after a failed evaluate (a gate) too; never when a kill switch is on
+    assert job["rules"][0]["when"] == "never"
+    assert {r.get("when") for r in job["rules"][1:]} == {"always"}
+    assert job["artifacts"] == {
+        "expose_as": "lepton-ci report",  # the merge request's link to the page
+        "paths": [".lepton/run/report/index.html"],
+        "reports": {"metrics": ".lepton/run/report/metrics.txt"},
+        "expire_in": "30 days",
+    }
+
+
 def test_agent_image_means_no_setup_and_no_cache(render: Render) -> None:
     doc = yaml.safe_load(render(SPECS["agent-image"], "standalone").text)
     assert doc["default"]["image"] == "registry.example.com/ml/lepton-ci:0.1.0"

@@ -52,7 +52,7 @@ def test_library_passes_the_regex_only_when_it_is_not_the_default(
 ) -> None:
     custom = render(SPECS["release-tags"], "library", "component").text
     includes = yaml.safe_load(custom)["include"]
-    assert [i["inputs"]["release_tags"] for i in includes] == [tag_regex("rel-*")] * 8
+    assert [i["inputs"]["release_tags"] for i in includes] == [tag_regex("rel-*")] * 9
     assert "release_tags" not in render(SPECS["full"], "library", "component").text
     merged = resolve(custom, library_root=library_root)
     assert merged["register"]["rules"][-1] == {"if": "$CI_COMMIT_TAG =~ /^rel\\-.*$/"}

@@ -69,6 +69,7 @@ def test_the_model_itself_orders_the_lifecycle() -> None:
         "deploy-staging",
         "deploy-production",
         "metrics-push",
+        "report",
     )
     production = case.pipeline.job("deploy-production")
     assert production.approval is not None

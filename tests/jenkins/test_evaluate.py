@@ -13,7 +13,8 @@ from tests.jenkins.conftest import Rendered, rendered
 from tests.jenkins.extract import Evaluation
 
 MAINLINE = {"register", "image-build", "image-push", "deploy-staging", "deploy-production"}
-KEPT = ("sh", "stash", "unstash", "input", "junit", "archiveArtifacts", "withCredentials", "retry")
+KEPT = ("sh", "stash", "unstash", "input", "junit", "archiveArtifacts", "withCredentials", "retry",
+        "publishHTML", "description")  # fmt: skip
 
 
 def jobs_run(evaluation: Evaluation) -> list[str]:
@@ -39,7 +40,7 @@ def test_branches_and_merge_requests_only_train_evaluate_and_report(
     full: Rendered, branch: str, trigger: str
 ) -> None:
     evaluation = full.evaluate(branch=branch, trigger=trigger)
-    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push"]
+    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push", "report"]
     assert evaluation.of_kind("input") == []
 
 
@@ -71,15 +72,48 @@ def test_production_waits_for_approval_before_taking_an_agent(full: Rendered) ->
     )
 
 
-def test_after_a_failure_only_the_metrics_push_still_runs(full: Rendered) -> None:
+def test_after_a_failure_only_the_metrics_push_and_the_report_still_run(full: Rendered) -> None:
     evaluation = full.evaluate(branch="main", STUB_RESULT="FAILURE")
-    assert jobs_run(evaluation) == ["metrics-push"]
+    assert jobs_run(evaluation) == ["metrics-push", "report"]
+
+
+REPORT_FILES = ".lepton/run/report/index.html,.lepton/run/report/summary.txt"
+
+
+def test_a_failed_gate_is_still_reported_the_html_published_and_the_summary_the_description(
+    full: Rendered,
+) -> None:
+    evaluation = full.evaluate(STUB_FAIL_SH="lepton-ci evaluate", STUB_FILES=REPORT_FILES)
+    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push", "report"]
+    report = [e for e in evaluation.events if e["job"] == "report" and e["kind"] in KEPT]
+    assert [e["name"] for e in report if e["kind"] == "unstash"] == ["lepton-train",
+                                                                     "lepton-evaluate"]  # fmt: skip
+    assert [e["script"] for e in report if e["kind"] == "sh"][-1] == "lepton-ci report --publish"
+    kinds = [e["kind"] for e in report]
+    assert kinds[-2:] == ["publishHTML", "description"]  # after the step, whatever it did
+    assert report[-2]["target"] == {
+        "reportDir": ".lepton/run/report", "reportFiles": "index.html",
+        "reportName": "lepton-ci report", "keepAll": True, "alwaysLinkToLastBuild": True,
+        "allowMissing": True,
+    }  # fmt: skip
+    assert report[-2]["published"] is True
+    assert report[-1]["description"] == "contents of .lepton/run/report/summary.txt"
+
+
+def test_a_report_step_that_wrote_nothing_fails_nothing_and_describes_nothing(
+    full: Rendered,
+) -> None:
+    evaluation = full.evaluate()  # the stub's workspace holds no report
+    [publish] = evaluation.of_kind("publishHTML")
+    assert publish["job"] == "report" and publish["published"] is False
+    assert evaluation.of_kind("description") == []
+    assert [e["exists"] for e in evaluation.of_kind("fileExists")] == [False]
 
 
 def test_kill_switch_skips_a_step(full: Rendered) -> None:
     evaluation = full.evaluate(branch="main", LEPTON_DEPLOY_DISABLED="1")
     assert jobs_run(evaluation) == ["train", "evaluate", "register", "image-build", "image-push",
-                                    "metrics-push"]  # fmt: skip
+                                    "metrics-push", "report"]  # fmt: skip
 
 
 def test_a_switch_set_to_false_disables_nothing(full: Rendered) -> None:
@@ -91,7 +125,7 @@ def test_a_switch_set_to_false_disables_nothing(full: Rendered) -> None:
 
 def test_a_disabled_step_takes_the_steps_that_need_it_along(full: Rendered) -> None:
     evaluation = full.evaluate(branch="main", LEPTON_REGISTER_DISABLED="Yes")
-    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push"]
+    assert jobs_run(evaluation) == ["train", "evaluate", "metrics-push", "report"]
 
 
 def test_evaluate_publishes_junit_before_handing_on_its_results(full: Rendered) -> None:

@@ -12,7 +12,7 @@ from lepton_ci.spec.loader import SPEC_FILENAME
 from tests.jenkins.extract import LIBRARY_DIR, JenkinsEvalError, evaluate_jenkinsfile
 
 VARS = ("leptonTrain", "leptonEvaluate", "leptonRegister", "leptonImageBuild", "leptonImagePush",
-        "leptonDeploy", "leptonMetricsPush", "leptonPipeline")  # fmt: skip
+        "leptonDeploy", "leptonMetricsPush", "leptonReport", "leptonPipeline")  # fmt: skip
 
 
 def run_library(script: str) -> list[str]:
@@ -116,12 +116,13 @@ def test_library_defaults_and_layout_match_the_python_contract(groovy_runtime: N
         "echo(io.leptonci.LeptonConfig.COMMON.venv)\n"
         "Map layout = io.leptonci.LeptonLayout.load(this)\n"
         "for (k in ['root', 'venv', 'train', 'evaluate', 'junit', 'register', 'imageBuildEnv',"
-        " 'imageEnv', 'deploy']) { echo(layout[k]) }"
+        " 'imageEnv', 'deploy', 'report', 'reportHtml', 'reportSummary']) { echo(layout[k]) }"
     )
     assert echoed == [
         SPEC_FILENAME, VENV_DIR, RUN_DIR, VENV_DIR, str(LAYOUT.train_dir), str(LAYOUT.evaluate_dir),
         str(LAYOUT.junit), str(LAYOUT.register_dir), str(LAYOUT.image_build_env),
-        str(LAYOUT.image_env), str(LAYOUT.deploy_dir),
+        str(LAYOUT.image_env), str(LAYOUT.deploy_dir), str(LAYOUT.report_dir),
+        str(LAYOUT.report_html), str(LAYOUT.report_summary),
     ]  # fmt: skip
 
 

@@ -33,7 +33,7 @@ def test_every_stage_has_its_own_time_limit_and_the_pipeline_none() -> None:
     limits = re.findall(r"timeout\(time: (\d+), unit: '(\w+)'\)", r.text)
     # train 60, evaluate 15, the approval 7 days, every other stage ci.timeout_minutes
     assert limits == [("60", "MINUTES"), ("15", "MINUTES")] + [("120", "MINUTES")] * 4 + [
-        ("168", "HOURS"), ("120", "MINUTES"), ("120", "MINUTES")]  # fmt: skip
+        ("168", "HOURS"), ("120", "MINUTES"), ("120", "MINUTES"), ("120", "MINUTES")]  # fmt: skip
 
 
 def test_standalone_declares_options_and_retraining_trigger() -> None:

@@ -12,6 +12,9 @@ Upstream, as the stub's comments cite it:
   must grow within a build; a build is cancelled at a milestone a newer build already passed.
 * Declarative: ModelInterpreter (jenkinsci/pipeline-model-definition-plugin) wraps every stage in
   the pipeline's options, and in a stage runs `when` (beforeOptions) -> options -> `input` -> agent.
+* `publishHTML`: PublishHTMLStepExecution and HtmlPublisher.publishReports
+  (jenkinsci/htmlpublisher-plugin): a missing report directory sets the build to FAILURE unless
+  `allowMissing`, and the step itself returns normally; no target fails the step.
 
 The stub has a clock instead of time (STUB_APPROVAL_MINUTES, STUB_SH_MINUTES, STUB_LOCK_MINUTES):
 it cannot know how long approvers, steps or other builds take, nor which other builds of a job
@@ -24,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.jenkins.extract import JenkinsEvalError, evaluate_jenkinsfile
+from tests.jenkins.extract import JenkinsEvalError, Run, evaluate_jenkinsfile, evaluate_runs
 
 pytestmark = pytest.mark.usefixtures("groovy_runtime")
 
@@ -203,3 +206,46 @@ def test_a_failed_stage_skips_every_later_stage_and_ends_the_build() -> None:
     [failed] = kinds(error.events, "stage-failed")
     assert (failed["name"], failed["cause"]) == ("Approve", "rejected")
     assert not kinds(error.events, "sh")
+
+
+PUBLISH = """
+publishHTML(target: env.NO_TARGET ? null : [reportDir: 'out/report', reportFiles: 'index.html',
+    reportName: 'lepton-ci report', allowMissing: env.ALLOW_MISSING == 'yes'])
+echo "result ${currentBuild.currentResult}"
+if (fileExists('out/report/summary.txt')) {
+    currentBuild.description = readFile('out/report/summary.txt').trim()
+}
+echo "description ${currentBuild.description}"
+"""
+
+
+def test_publish_html_fails_the_build_on_a_missing_report_unless_allowed() -> None:
+    report = "out/report/index.html,out/report/summary.txt"
+    cases = {
+        "present": {"STUB_FILES": report},
+        "missing": {},
+        "allowed": {"ALLOW_MISSING": "yes"},
+        "no target": {"NO_TARGET": "1"},
+    }
+    runs = [Run(env=tuple(env.items())) for env in cases.values()]
+    results = dict(zip(cases, evaluate_runs(PUBLISH, runs), strict=True))
+
+    def said(name: str) -> list[str]:
+        result = results[name]
+        assert not isinstance(result, JenkinsEvalError), result
+        return [e["message"] for e in result.of_kind("echo")]
+
+    assert said("present") == ["result SUCCESS", "description contents of out/report/summary.txt"]
+    present = results["present"]
+    assert not isinstance(present, JenkinsEvalError)
+    [published] = present.of_kind("publishHTML")
+    assert published["published"] is True
+    assert published["target"]["reportDir"] == "out/report"
+    [described] = present.of_kind("description")
+    assert described["description"] == "contents of out/report/summary.txt"
+    # the step returns normally either way: the build is FAILURE, later steps still run
+    assert said("missing") == ["result FAILURE", "description null"]
+    assert said("allowed") == ["result SUCCESS", "description null"]
+    no_target = results["no target"]
+    assert isinstance(no_target, JenkinsEvalError)
+    assert str(no_target) == "Cannot publish the report. Target is not specified"

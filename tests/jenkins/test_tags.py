@@ -68,7 +68,9 @@ def test_without_release_tags_tag_builds_run_nothing(groovy_runtime: None) -> No
         )
         assert not isinstance(tagged, Exception) and not isinstance(branch, Exception)
         assert tagged.of_kind("sh") == [], style
-        assert {e["job"] for e in branch.of_kind("sh")} == {"train", "evaluate", "metrics-push"}
+        assert {e["job"] for e in branch.of_kind("sh")} == {
+            "train", "evaluate", "metrics-push", "report"
+        }  # fmt: skip
 
 
 def test_standalone_uses_the_same_regex_as_gitlab() -> None:

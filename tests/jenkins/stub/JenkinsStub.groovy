@@ -19,10 +19,16 @@ abstract class JenkinsStub extends Script {
      * `Run.setResult`, which only ever makes a result worse: hudson.model.Run) and STUB_RESULT,
      * with which a test simulates an earlier failure.
      */
-    Map getCurrentBuild() {
+    StubBuild getCurrentBuild() {
         List<String> seen = [ctx.env.map().get('STUB_RESULT') ?: 'SUCCESS', ctx.buildResult ?: 'SUCCESS']
         String result = seen.max { RESULTS.indexOf(it) }
-        return [currentResult: result, result: result == 'SUCCESS' ? null : result, number: 1]
+        return new StubBuild(currentResult: result, result: result == 'SUCCESS' ? null : result, number: 1)
+    }
+
+    /** Run.setResult: a result only ever gets worse (hudson.model.Run). */
+    protected void worsen(String result) {
+        List<String> worst = [ctx.buildResult ?: 'SUCCESS', result]
+        ctx.buildResult = worst.max { RESULTS.indexOf(it) }
     }
 
     String getScm() { 'scm' }
@@ -141,6 +147,74 @@ abstract class JenkinsStub extends Script {
 
     void junit(Object arg) { ctx.record(kind: 'junit', testResults: arg instanceof Map ? arg.testResults : arg) }
 
+    // ---- the workspace's files (workflow-basic-steps: fileExists, readFile) ------------------
+    // The stub runs no command, so nothing writes files: STUB_FILES (comma-separated paths
+    // relative to the workspace) says which exist; a file reads as "contents of PATH\n".
+
+    protected Set<String> workspaceFiles() {
+        return ((ctx.env.map().get('STUB_FILES') ?: '').split(',') as List)*.trim().findAll { it } as Set
+    }
+
+    /** A file, or a directory holding one of STUB_FILES. */
+    protected boolean workspaceHas(String path) {
+        String clean = path.replaceAll('/+$', '')
+        return workspaceFiles().any { String f -> f == clean || f.startsWith(clean + '/') }
+    }
+
+    boolean fileExists(Object arg) {
+        String path = (arg instanceof Map ? arg.file : arg).toString()
+        boolean exists = workspaceHas(path)
+        ctx.record(kind: 'fileExists', file: path, exists: exists)
+        return exists
+    }
+
+    /** ReadFileStep: a missing file fails the build (java.nio.file.NoSuchFileException, not caught here). */
+    String readFile(Object arg) {
+        String path = (arg instanceof Map ? arg.file : arg).toString()
+        if (!(path in workspaceFiles())) {
+            throw new StubError("stub: readFile('${path}'): no such file (Jenkins fails the build: NoSuchFileException)")
+        }
+        ctx.record(kind: 'readFile', file: path)
+        return "contents of ${path}\n".toString()
+    }
+
+    // ---- publishHTML (htmlpublisher) ---------------------------------------------------------
+    /** HtmlPublisherTarget's constructor arguments and setters (jenkinsci/htmlpublisher-plugin). */
+    static final List<String> HTML_TARGET_KEYS = ['reportName', 'reportDir', 'reportFiles', 'keepAll',
+        'alwaysLinkToLastBuild', 'allowMissing', 'reportTitles', 'includes', 'escapeUnderscores',
+        'useWrapperFileDirectly', 'numberOfWorkers']
+
+    /**
+     * `publishHTML(target: [...])`, as PublishHTMLStepExecution.run and HtmlPublisher.publishReports
+     * have it (jenkinsci/htmlpublisher-plugin, src/main/java/htmlpublisher/workflow/PublishHTMLStepExecution.java
+     * and src/main/java/htmlpublisher/HtmlPublisher.java): no target fails the step
+     * (AbortException "Cannot publish the report. Target is not specified"); a `reportDir` missing
+     * from the workspace is logged, and without `allowMissing` (a boolean: false when not given)
+     * the build is set to FAILURE and the step returns normally (`build.setResult(Result.FAILURE);
+     * return true`): later steps still run. The event records the target and whether it was published.
+     */
+    void publishHTML(Map args) {
+        args.keySet().each { Object k ->
+            if (k.toString() != 'target') {
+                throw new StubError("stub: unknown publishHTML argument '${k}'; allowed: target")
+            }
+        }
+        Map target = args.target as Map
+        if (target == null) {
+            throw StubFailure.step('Cannot publish the report. Target is not specified')
+        }
+        target.keySet().each { Object k ->
+            if (!(k.toString() in HTML_TARGET_KEYS)) {
+                throw new StubError("stub: unknown publishHTML target key '${k}'; allowed: ${HTML_TARGET_KEYS.join(', ')}")
+            }
+        }
+        boolean exists = target.reportDir != null && workspaceHas(target.reportDir.toString().trim())
+        ctx.record(kind: 'publishHTML', target: target, published: exists)
+        if (!exists && !(target.allowMissing as boolean)) {
+            worsen('FAILURE')
+        }
+    }
+
     static final List<String> CATCH_ERROR_KEYS = ['message', 'buildResult', 'stageResult', 'catchInterruptions']
 
     /**
@@ -176,8 +250,7 @@ abstract class JenkinsStub extends Script {
             String stageResult = result ?: (args.stageResult ?: 'SUCCESS')
             ctx.record(kind: 'caught', message: e.message, buildResult: buildResult, stageResult: stageResult,
                 cause: StubFailure.kindOf(e))
-            List<String> worst = [ctx.buildResult ?: 'SUCCESS', buildResult]
-            ctx.buildResult = worst.max { RESULTS.indexOf(it) }
+            worsen(buildResult)
             return null
         }
     }

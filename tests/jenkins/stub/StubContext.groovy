@@ -26,6 +26,8 @@ class StubContext {
     List<String> locks = []
     /** The ordinal of the last milestone this build passed (null: none yet). */
     Integer milestone
+    /** The build's description (currentBuild.description; null: none). */
+    String description
 
     void record(Map event) {
         Map clean = [:]

@@ -90,6 +90,11 @@ class LeptonCommands implements Serializable {
     }
 
     @NonCPS
+    static List<List<String>> report(String spec) {
+        return [step('report', spec)]
+    }
+
+    @NonCPS
     static List<String> promoteChampion(String spec) {
         return lepton(spec, LeptonSteps.PROMOTE_WORDS)
     }

@@ -49,6 +49,10 @@ class LeptonConfig implements Serializable {
         leptonMetricsPush: [
             pushgatewayCredentials: null, // username/password credential id of the Pushgateway
         ],
+        leptonReport: [
+            publishHtml: true,            // publish the HTML report with publishHTML (HTML Publisher plugin)
+            describeBuild: true,          // the report's one-line summary becomes the build's description
+        ],
         leptonPipeline: [
             defaultBranch: 'main',        // branch that registers, builds and deploys
             releaseTags: LeptonSteps.RELEASE_TAGS_DEFAULT, // glob of git tags whose builds run the whole path (null: none)

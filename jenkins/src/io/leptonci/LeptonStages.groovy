@@ -102,6 +102,20 @@ class LeptonStages implements Serializable {
         }
     }
 
+    /**
+     * The `publishHTML(target:)` of the run's HTML report (lepton_ci/render/jenkins.py: HtmlTarget):
+     * kept with every build, the job's link going to the last build's, and a missing report (the
+     * step failed before writing it) failing nothing (HtmlPublisher.publishReports,
+     * jenkinsci/htmlpublisher-plugin).
+     */
+    @NonCPS
+    static Map htmlTarget(Map<String, String> layout) {
+        String dir = layout.report
+        return [reportDir: dir, reportFiles: layout.reportHtml.substring(dir.length() + 1),
+                reportName: LeptonSteps.REPORT_NAME, keepAll: true, alwaysLinkToLastBuild: true,
+                allowMissing: true]
+    }
+
     /** `withEnv` entries of a stage: LEPTON_JOB (whose job this is) and the plain variables. */
     @NonCPS
     static List<String> environment(String job, Map variables) {

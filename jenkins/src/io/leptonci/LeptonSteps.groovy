@@ -16,6 +16,7 @@ class LeptonSteps implements Serializable {
         'image-push',
         'deploy',
         'metrics-push',
+        'report',
     ].asImmutable()
 
     /** Stage title of each step kind; {env}: the environment's name. */
@@ -27,6 +28,7 @@ class LeptonSteps implements Serializable {
         'image-push': 'Push image',
         deploy: 'Deploy {env}',
         'metrics-push': 'Push metrics',
+        report: 'Report',
     ].asImmutable()
 
     /** Argv after `lepton-ci` ({junit}: the JUnit path, {env}: the environment). */
@@ -38,6 +40,7 @@ class LeptonSteps implements Serializable {
         'image-push': ['image', 'push'],
         deploy: ['deploy', '--env', '{env}'],
         'metrics-push': ['metrics', 'push'],
+        report: ['report', '--publish'],
     ].asImmutable()
 
     /** Jobs whose artifacts each step kind needs; a deploy also needs the previous deploy. */
@@ -49,6 +52,7 @@ class LeptonSteps implements Serializable {
         'image-push': ['register', 'image-build'],
         deploy: ['register', 'image-push'],
         'metrics-push': ['train', 'evaluate'],
+        report: ['train', 'evaluate'],
     ].asImmutable()
 
     /** Layout keys (layout.properties) each step kind hands on. */
@@ -60,6 +64,7 @@ class LeptonSteps implements Serializable {
         'image-push': ['imageEnv'],
         deploy: ['deploy'],
         'metrics-push': [],
+        report: [],
     ].asImmutable()
 
     /** The variable that skips each step kind when true, 1 or yes. */
@@ -71,6 +76,7 @@ class LeptonSteps implements Serializable {
         'image-push': 'LEPTON_IMAGE_PUSH_DISABLED',
         deploy: 'LEPTON_DEPLOY_DISABLED',
         'metrics-push': 'LEPTON_METRICS_PUSH_DISABLED',
+        report: 'LEPTON_REPORT_DISABLED',
     ].asImmutable()
 
     /** Kill switches that skip a step kind: its own, then those of every step it needs. */
@@ -100,6 +106,7 @@ class LeptonSteps implements Serializable {
             'LEPTON_IMAGE_PUSH_DISABLED',
         ],
         'metrics-push': ['LEPTON_METRICS_PUSH_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
+        report: ['LEPTON_REPORT_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
     ].asImmutable()
 
     /** Variables each credential is bound to: user and password, or the file's path. */
@@ -133,6 +140,9 @@ class LeptonSteps implements Serializable {
 
     /** The spec file `--spec PATH` is left out for. */
     static final String DEFAULT_SPEC = 'lepton.yaml'
+
+    /** Name of the published HTML report (publishHTML reportName; GitLab's expose_as). */
+    static final String REPORT_NAME = 'lepton-ci report'
 
     /** Most reruns after a lost agent (ci.retry). */
     static final int MAX_RETRY = 2
