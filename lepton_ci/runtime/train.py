@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from lepton_ci.gitinfo import git_info
 from lepton_ci.layout import LAYOUT
 from lepton_ci.netutil import free_port
 from lepton_ci.outcome import report_outcome
-from lepton_ci.runtime import metric_log
+from lepton_ci.runtime import metric_log, trainer_process
 from lepton_ci.runtime.hashing import data_digests
 from lepton_ci.runtime.inputs import (
     FileSet,
@@ -106,6 +105,11 @@ class _Plan:
     @property
     def work_dir(self) -> Path:
         return self.options.run_dir / ".work" / f"train-{self.key[:16]}"
+
+    @property
+    def lock(self) -> Path:
+        """Held while the step trains (runtime/trainer_process.py)."""
+        return self.options.run_dir / ".work" / trainer_process.LOCK_NAME
 
 
 def run_train(spec: Spec, spec_path: Path, options: TrainOptions | None = None) -> TrainReport:
@@ -253,6 +257,11 @@ def _from_cache(plan: _Plan, cache_dir: Path, started: float) -> TrainReport | N
 
 
 def _train(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
+    with trainer_process.work_lock(plan.work_dir.parent):
+        return _train_locked(plan, cache_dir, started)
+
+
+def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
     work = plan.work_dir
     for stale in work.parent.glob("train-*"):
         if stale != work:  # a different key: its checkpoints belong to other code or data
@@ -391,9 +400,9 @@ def _run_distributed(plan: _Plan, output: Path, checkpoints: Path, work: Path) -
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plan.root), *sys.path[1:]])}
     env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.run(argv, cwd=plan.root, env=env, timeout=_timeout(plan))
-    if proc.returncode != 0:
-        raise StepError(f"distributed training failed (torchrun exited with {proc.returncode})")
+    status = _run_group(plan, argv, env)
+    if status != 0:
+        raise StepError(f"distributed training failed (torchrun exited with {status})")
     report_path = work / "report.json"
     return json.loads(report_path.read_text()) if report_path.is_file() else {}
 
@@ -419,14 +428,9 @@ def _run_command(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, Any]
         metric_log.ENV_VAR: str(metrics_file),
     }
     console.info(f"running train command: {command}", step=STEP)
-    try:
-        proc = subprocess.run(["sh", "-c", command], cwd=plan.root, env=env, timeout=_timeout(plan))
-    except subprocess.TimeoutExpired:
-        raise StepError(
-            f"train command timed out after {plan.spec.train.timeout_minutes} min"
-        ) from None
-    if proc.returncode != 0:
-        raise StepError(f"train command exited with {proc.returncode}: {command}")
+    status = _run_group(plan, ["sh", "-c", command], env)
+    if status != 0:
+        raise StepError(f"train command exited with {status}: {command}")
     points = metric_log.read_metric_log(metrics_file)
     legacy = (plan.root / plan.spec.train.outputs).resolve()
     wrote = any(p != metrics_file for p in output.resolve().iterdir())
@@ -434,6 +438,19 @@ def _run_command(plan: _Plan, output: Path, checkpoints: Path) -> dict[str, Any]
         console.info(f"collecting outputs from {plan.spec.train.outputs}/", step=STEP)
         shutil.copytree(legacy, output, dirs_exist_ok=True)
     return {"train_metrics": metric_log.last_values(points)}
+
+
+def _run_group(plan: _Plan, argv: list[str], env: dict[str, str]) -> int:
+    """Run the trainer's processes as one group the step owns; stopped whole on a timeout."""
+    try:
+        return trainer_process.run_group(
+            argv, cwd=plan.root, env=env, timeout=_timeout(plan), lock=plan.lock
+        )
+    except trainer_process.StepTimeout:
+        raise StepError(
+            f"training timed out after {plan.spec.train.timeout_minutes} min; its processes "
+            "were stopped"
+        ) from None
 
 
 def _timeout(plan: _Plan) -> float | None:
