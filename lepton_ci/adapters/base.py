@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lepton_ci.errors import ExitCode, LeptonError, ServerError
+from lepton_ci.redaction import redact_values
 
 T = TypeVar("T")
 
@@ -24,7 +25,8 @@ _TOKEN_PARAM = re.compile(
     r"(?P<key>(?:private_token|job_token|token|access_token|password)=)[^&\s\"']+", re.IGNORECASE
 )
 _TOKEN_HEADER = re.compile(
-    r"(?P<key>(?:PRIVATE-TOKEN|JOB-TOKEN|Authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+",
+    r"(?P<key>(?:PRIVATE-TOKEN|JOB-TOKEN|Authorization)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:Basic|Bearer|Token)\s+)?)[^\s\"',}]+",
     re.IGNORECASE,
 )
 _MAX_WORDS = 600
@@ -37,9 +39,9 @@ def secret_values() -> list[str]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret, URL password and token parameter replaced by ``***``."""
-    for secret in secret_values():
-        text = text.replace(secret, "***")
+    """``text`` with every known secret (raw, URL-encoded, in basic auth), URL password, token
+    parameter and Authorization header value replaced by ``***``."""
+    text = redact_values(text, secret_values(), users=[os.environ.get("JENKINS_USER", "")])
     text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
     text = _TOKEN_PARAM.sub(r"\g<key>***", text)
     return _TOKEN_HEADER.sub(r"\g<key>***", text)

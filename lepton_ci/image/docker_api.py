@@ -7,7 +7,6 @@ last words, with registry credentials redacted. Credentials travel only in API c
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import time
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 from lepton_ci.console import info
 from lepton_ci.errors import MissingDependency, ServerError
+from lepton_ci.redaction import encoded_forms
 
 T = TypeVar("T")
 
@@ -63,14 +63,12 @@ def registry_credentials() -> dict[str, str] | None:
 
 def secrets(auth: dict[str, str] | None) -> list[str]:
     """Every form in which the credentials could echo back in a server message."""
-    values = [v for v in (auth or {}).values() if v and len(v) >= 4]
-    if auth and auth.get("username") and auth.get("password"):
-        pair = f"{auth['username']}:{auth['password']}".encode()
-        values.append(base64.b64encode(pair).decode())
-    for key in (PASSWORD_ENV,):
-        if os.environ.get(key):
-            values.append(os.environ[key])
-    return sorted(set(values), key=len, reverse=True)
+    auth = auth or {}
+    user = auth.get("username", "")
+    values = {user} if len(user) >= 4 else set()  # as before: the account is not shown either
+    for secret in (auth.get("password", ""), os.environ.get(PASSWORD_ENV, "")):
+        values |= encoded_forms(secret, [user])
+    return sorted(values, key=len, reverse=True)
 
 
 def redact(text: str, hidden: Iterable[str]) -> str:

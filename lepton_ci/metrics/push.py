@@ -11,6 +11,7 @@ from lepton_ci.console import info
 from lepton_ci.errors import LeptonError, ServerError
 from lepton_ci.metrics.collect import RunMetrics, collect
 from lepton_ci.metrics.retry import with_retries
+from lepton_ci.redaction import redact_values
 from lepton_ci.registry.mlflow import redact_uri
 from lepton_ci.spec.model import MlflowSink, PushgatewaySink, Spec
 
@@ -47,11 +48,8 @@ class PushReport:
 
 def scrub(text: str) -> str:
     """Remove credential values from a message (the server or a library may echo them)."""
-    for var in SECRET_ENV:
-        value = os.environ.get(var)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    return text
+    values = [os.environ.get(var, "") for var in SECRET_ENV]
+    return redact_values(text, values, users=[os.environ.get("LEPTON_PUSHGATEWAY_USER", "")])
 
 
 def push_metrics(

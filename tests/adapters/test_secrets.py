@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -12,14 +14,23 @@ from tests.adapters.fakes.base import Reply
 from tests.adapters.fakes.gitlab import FakeGitLab
 from tests.adapters.fakes.jenkins import FakeJenkins
 
-ECHO = "token={jt} PRIVATE-TOKEN: {gt} Authorization: Basic {jt} job {ct}".format(
-    jt=CANARIES["JENKINS_TOKEN"], gt=CANARIES["GITLAB_TOKEN"], ct=CANARIES["CI_JOB_TOKEN"]
+BASIC = base64.b64encode(f"ci-bot:{CANARIES['JENKINS_TOKEN']}".encode()).decode()
+ECHO = (
+    "token={jt} PRIVATE-TOKEN: {gt} Authorization: Basic {jt} job {ct} "
+    "Authorization: Basic {basic} echoed {basic} as a query ?t={quoted}"
+).format(
+    jt=CANARIES["JENKINS_TOKEN"],
+    gt=CANARIES["GITLAB_TOKEN"],
+    ct=CANARIES["CI_JOB_TOKEN"],
+    basic=BASIC,  # a server echoing the request's basic-auth header (user:token, base64)
+    quoted=quote(CANARIES["GITLAB_TOKEN"], safe=""),
 )
 
 
 def assert_clean(text: str) -> None:
     for name, canary in CANARIES.items():
         assert canary not in text, f"{name} leaked"
+    assert BASIC.rstrip("=") not in text, "JENKINS_TOKEN leaked as basic auth"
 
 
 @pytest.fixture
