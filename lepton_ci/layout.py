@@ -83,6 +83,13 @@ class RunLayout:
         return self.report_dir / "index.html"
 
     @property
+    def report_page(self) -> PurePosixPath:
+        """The same report with its plots and stylesheet as files beside it, for a server whose
+        Content-Security-Policy forbids inline images and styles (Jenkins' default:
+        ``img-src 'self'; style-src 'self'``); Jenkins ``publishHTML``."""
+        return self.report_dir / "page.html"
+
+    @property
     def report_metrics(self) -> PurePosixPath:
         """The evaluation metrics as GitLab's ``metrics`` report (OpenMetrics text)."""
         return self.report_dir / "metrics.txt"

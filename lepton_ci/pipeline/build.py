@@ -162,6 +162,7 @@ def _job(
             junit=path(row.junit),
             dotenv=path(row.dotenv),
             html=path(row.html),
+            page=path(row.page),
             metrics=path(row.metrics),
             summary=path(row.build_summary),
         ),

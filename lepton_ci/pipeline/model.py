@@ -111,7 +111,8 @@ class Credential:
 class Reports:
     junit: str | None = None
     dotenv: str | None = None
-    html: str | None = None  # an HTML page (GitLab: exposed artifact; Jenkins: publishHTML)
+    html: str | None = None  # a self-contained HTML page (GitLab: the exposed artifact)
+    page: str | None = None  # the page with its images as files (Jenkins: publishHTML)
     metrics: str | None = None  # GitLab's metrics report (OpenMetrics text)
     summary: str | None = None  # one line of text for the Jenkins build description
 

@@ -48,7 +48,8 @@ class StepRow:
     artifacts: tuple[str, ...] = ()  # PATHS keys it hands on
     junit: str | None = None  # PATHS key of its JUnit report
     dotenv: str | None = None  # PATHS key of its dotenv report
-    html: str | None = None  # PATHS key of the HTML page it publishes (an artifact on GitLab)
+    html: str | None = None  # PATHS key of its self-contained HTML page (a GitLab artifact)
+    page: str | None = None  # PATHS key of that page with its images as files (Jenkins' CSP)
     metrics: str | None = None  # PATHS key of its GitLab metrics report
     build_summary: str | None = None  # PATHS key of its one-line summary (Jenkins description)
     rule: RuleKind = "everywhere"
@@ -178,6 +179,7 @@ STEP_TABLE: tuple[StepRow, ...] = (
         needs=("train", "evaluate"),
         after=("register",),  # the report names the registered version where register runs
         html="reportHtml",
+        page="reportPage",
         metrics="reportMetrics",
         build_summary="reportSummary",
         rule="always",
@@ -238,6 +240,7 @@ PATHS: dict[str, Callable[[RunLayout, str], PurePosixPath]] = {
     "deployEnv": lambda layout, env: layout.deploy_env(env),
     "report": lambda layout, env: layout.report_dir,
     "reportHtml": lambda layout, env: layout.report_html,
+    "reportPage": lambda layout, env: layout.report_page,
     "reportMetrics": lambda layout, env: layout.report_metrics,
     "reportSummary": lambda layout, env: layout.report_summary,
 }

@@ -69,9 +69,12 @@ class HtmlTarget:
 
 
 def html_target(job: Job) -> HtmlTarget | None:
-    if job.reports.html is None:
+    """The page whose images are files: Jenkins serves published files with a CSP that
+    forbids inline images and styles (``img-src 'self'; style-src 'self'``, jenkins.io
+    doc/book/security/configuring-content-security-policy)."""
+    if job.reports.page is None:
         return None
-    page = PurePosixPath(job.reports.html)
+    page = PurePosixPath(job.reports.page)
     return HtmlTarget(report_dir=str(page.parent), report_files=page.name)
 
 

@@ -15,20 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
+from lepton_ci.platforms.publish import PLOTS_DIR
 from lepton_ci.report.plots import Plot, plots_for
 from lepton_ci.report.run import RunRecord, read_run
 from lepton_ci.report.summary import fmt, summary_line
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+LINKED_CSP = "default-src 'none'; img-src 'self'; style-src 'self'"
+"""The linked page's policy: what Jenkins serves published files with (its default
+``sandbox allow-same-origin; default-src 'none'; img-src 'self'; style-src 'self';``,
+jenkins.io/doc/book/security/configuring-content-security-policy), so it renders there as here."""
+STYLESHEET = "report.css"
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed{color:#b00}
+.passed{color:#070}.skipped{color:#777}.note{color:#555;font-size:90%}
+"""
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <title>lepton-ci report: {{ model }}</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed{color:#b00}
-.passed{color:#070}.skipped{color:#777}.note{color:#555;font-size:90%}</style>
+{% if linked %}<link rel="stylesheet" href="{{ stylesheet }}">
+{%- else %}<style>{{ style }}</style>{% endif %}
 </head><body>
 <h1>{{ model }}</h1>
 <p id="summary">{{ summary }}</p>
@@ -48,7 +58,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed{color:#b00}
 {% for key, value in metrics %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
 </table>{% endif %}
 {% for plot in plots %}<h2>{{ plot.title }}</h2>
-<img id="plot-{{ plot.slug }}" alt="{{ plot.title }}" src="data:image/png;base64,{{ plot.data }}">
+<img id="plot-{{ plot.slug }}" alt="{{ plot.title }}" src="{{ plot.src }}">
 {% endfor %}
 </body></html>
 """
@@ -60,21 +70,28 @@ def build_report(run_dir: Path) -> str:
     return render_html(run, plots_for(run))
 
 
-def render_html(run: RunRecord, plots: Sequence[Plot]) -> str:
-    """The report page for ``run`` with ``plots`` embedded (no I/O)."""
+def render_html(run: RunRecord, plots: Sequence[Plot], *, linked: bool = False) -> str:
+    """The report page for ``run`` with ``plots`` embedded (no I/O); ``linked``: the page that
+    loads ``plots/<slug>.png`` and :data:`STYLESHEET` from beside it (:data:`LINKED_CSP`)."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
-        csp=CSP,
+        csp=LINKED_CSP if linked else CSP,
+        linked=linked,
+        stylesheet=STYLESHEET,
+        style=markupsafe.Markup(STYLE),  # our own constant: not escaped
         model=run.model,
         summary=summary_line(run),
         lineage=lineage(run),
         gates=[_gate_row(g) for g in run.gates],
         metrics=[(k, fmt(v)) for k, v in run.metrics.items() if "/" not in k],
-        plots=[
-            {"title": p.title, "slug": p.slug, "data": base64.b64encode(p.png).decode("ascii")}
-            for p in plots
-        ],
+        plots=[{"title": p.title, "slug": p.slug, "src": _src(p, linked)} for p in plots],
     )
+
+
+def _src(plot: Plot, linked: bool) -> str:
+    if linked:
+        return f"{PLOTS_DIR}/{plot.slug}.png"
+    return "data:image/png;base64," + base64.b64encode(plot.png).decode("ascii")
 
 
 def rule(gate: Mapping[str, Any]) -> str:

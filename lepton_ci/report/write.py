@@ -2,8 +2,10 @@
 
 ``<report dir>`` (:data:`lepton_ci.layout.LAYOUT` ``.report_dir``, or the folder of ``-o FILE``)::
 
-    index.html     the self-contained page (plots embedded)   GitLab expose_as, Jenkins publishHTML
-    plots/*.png    each plot as a file                        the merge-request note's uploads
+    index.html     the self-contained page (plots embedded)   GitLab expose_as, opened offline
+    page.html      the same page, loading plots/ + report.css Jenkins publishHTML (its CSP
+    report.css     its stylesheet                             forbids inline images and styles)
+    plots/*.png    each plot as a file                        page.html, the merge-request note
     summary.txt    one plain-text line                        Jenkins currentBuild.description
     metrics.txt    OpenMetrics text                           GitLab artifacts:reports:metrics
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from lepton_ci.fsutil import atomic_write_bytes, atomic_write_text
 from lepton_ci.layout import LAYOUT
 from lepton_ci.platforms.publish import PLOTS_DIR
-from lepton_ci.report.html import render_html
+from lepton_ci.report.html import STYLE, STYLESHEET, render_html
 from lepton_ci.report.plots import plots_for
 from lepton_ci.report.run import read_run
 from lepton_ci.report.summary import metrics_text, summary_line
@@ -41,5 +43,9 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     reports = LAYOUT.report_dir
     atomic_write_text(folder / LAYOUT.report_summary.relative_to(reports), summary_line(run) + "\n")
     atomic_write_text(folder / LAYOUT.report_metrics.relative_to(reports), metrics_text(run))
+    atomic_write_text(folder / STYLESHEET, STYLE)
+    linked = folder / LAYOUT.report_page.relative_to(reports)
+    if linked != path:
+        atomic_write_text(linked, render_html(run, plots, linked=True))
     atomic_write_text(path, render_html(run, plots))  # last: the page appears complete
     return path

@@ -18,7 +18,8 @@ keeps each job's output in ``.gitlab-ci-local/output/<job>.log``.
 - With a Docker engine (``.ci/services``) the whole pipeline runs, image and deploys included
   (production is a manual job: ``--manual deploy-production``). Without one, the image jobs are
   switched off with ``LEPTON_IMAGE_BUILD_DISABLED`` / ``LEPTON_IMAGE_PUSH_DISABLED``, which by
-  the generated rules also leaves out the deploy jobs: train, evaluate, register, metrics-push.
+  the generated rules also leaves out the deploy jobs: train, evaluate, register, metrics-push,
+  report.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.slow
 
 GITLAB_CI_LOCAL = REPO / ".ci" / ".tools" / "node_modules" / ".bin" / "gitlab-ci-local"
 STATE = ".gitlab-ci-local"
-BASE_JOBS = {"train", "evaluate", "register", "metrics-push"}
+BASE_JOBS = {"train", "evaluate", "register", "metrics-push", "report"}
 DOCKER_JOBS = {"image-build", "image-push", "deploy-staging", "deploy-production"}
 
 

@@ -22,10 +22,13 @@ show that the judge fails it, for the reason expected. One browser serves the wh
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import io
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,7 @@ IMAGES_JS = """() => [...document.images].map((img) => {
   row.variance = squares / n - mean * mean;
   return row;
 })"""
+STYLED_JS = "() => getComputedStyle(document.querySelector('td')).borderTopStyle === 'solid'"
 BLANK = 10.0  # grey-level variance at or below which an image counts as blank
 
 
@@ -70,11 +74,16 @@ class Verdict:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
+    styled: bool = False  # the report's stylesheet applies (its tables have borders)
     page_url: str = ""
+    origin: str | None = None  # a server's own files: allowed beside the page
+
+    def own(self, url: str) -> bool:
+        return url == self.page_url or bool(self.origin and url.startswith(self.origin + "/"))
 
     @property
     def external(self) -> list[str]:
-        return [u for u in self.requests if u != self.page_url and not u.startswith("data:")]
+        return [u for u in self.requests if not self.own(u) and not u.startswith("data:")]
 
     @property
     def undecoded(self) -> list[str]:
@@ -99,17 +108,19 @@ class Verdict:
         return [f"{what}: {items}" for what, items in found.items() if items]
 
 
-def judge(browser: Any, page: Path, screenshot: Path | None = None) -> Verdict:
-    """Open ``page`` (a file) in a fresh browser context and record what happens."""
-    verdict = Verdict(page_url=page.resolve().as_uri())
+def judge(
+    browser: Any, page: Path | str, screenshot: Path | None = None, origin: str | None = None
+) -> Verdict:
+    """Open ``page`` (a file, or a URL on ``origin``) in a fresh browser context and record what
+    happens. Requests within ``origin`` (a server's files beside the page) are not external."""
+    url = page.resolve().as_uri() if isinstance(page, Path) else page
+    verdict = Verdict(page_url=url, origin=origin)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        # only the page itself may load; anything else is recorded below and never sent
+        # only the page (and its origin) may load; anything else is recorded and never sent
         context.route(
             "**/*",
-            lambda route: (
-                route.continue_() if route.request.url == verdict.page_url else route.abort()
-            ),
+            lambda route: route.continue_() if verdict.own(route.request.url) else route.abort(),
         )
         tab = context.new_page()
         devtools = context.new_cdp_session(tab)  # Playwright's own events omit data: URIs
@@ -125,6 +136,7 @@ def judge(browser: Any, page: Path, screenshot: Path | None = None) -> Verdict:
         tab.goto(verdict.page_url, wait_until="load")
         assert tab.evaluate("document.readyState") == "complete"
         verdict.images = tab.evaluate(IMAGES_JS)
+        verdict.styled = tab.evaluate(STYLED_JS)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(screenshot), full_page=True)
@@ -244,3 +256,59 @@ def test_the_judge_fails_a_broken_page(
     verdict = judge(browser, page)
     assert getattr(verdict, caught_as), f"{case} went unnoticed: {verdict}"
     assert verdict.problems()
+
+
+# Jenkins serves every published or archived file with this header (DirectoryBrowserSupport's
+# default; jenkins.io/doc/book/security/configuring-content-security-policy): "Inline image
+# definitions are prohibited", "Inline style sheets are prohibited".
+JENKINS_CSP = "sandbox allow-same-origin; default-src 'none'; img-src 'self'; style-src 'self';"
+
+
+@contextlib.contextmanager
+def served_as_jenkins_does(folder: Path) -> Iterator[str]:
+    """``folder`` over HTTP on 127.0.0.1 with Jenkins' CSP header; yields the origin."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def end_headers(self) -> None:
+            self.send_header("Content-Security-Policy", JENKINS_CSP)
+            super().end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_under_jenkins_csp_the_published_page_shows_every_plot_styled(
+    browser: Any, reports: dict[str, Path], artifacts: Path, task: str
+) -> None:
+    """page.html is what the generated Jenkinsfile publishes (publishHTML reportFiles)."""
+    folder = reports[task].parent
+    plots = {f"plot-{p.stem}" for p in (folder / "plots").glob("*.png")}
+    with served_as_jenkins_does(folder) as origin:
+        verdict = judge(browser, f"{origin}/page.html", artifacts / f"{task}-jenkins.png", origin)
+    assert verdict.problems() == []
+    assert {image["id"] for image in verdict.images} == plots
+    assert verdict.styled
+
+
+def test_under_jenkins_csp_a_self_contained_page_would_show_no_plot(
+    browser: Any, reports: dict[str, Path]
+) -> None:
+    """Why Jenkins gets page.html: index.html's data: images are refused there."""
+    folder = reports["regression"].parent
+    with served_as_jenkins_does(folder) as origin:
+        verdict = judge(browser, f"{origin}/index.html", origin=origin)
+    assert len(verdict.undecoded) == len(list((folder / "plots").glob("*.png")))
+    assert not verdict.styled  # its inline <style> is refused too

@@ -1,7 +1,9 @@
 """`lepton-ci report` writes the report directory a pipeline publishes:
 
-    .lepton/run/report/index.html    one self-contained page (GitLab expose_as, Jenkins publishHTML)
-    .lepton/run/report/plots/*.png   each plot as a file (uploaded to the merge-request note)
+    .lepton/run/report/index.html    one self-contained page (GitLab expose_as, opened offline)
+    .lepton/run/report/page.html     the same page loading plots/ and report.css (Jenkins
+                                     publishHTML: its CSP forbids inline images and styles)
+    .lepton/run/report/plots/*.png   each plot as a file (page.html, the merge-request note)
     .lepton/run/report/summary.txt   one plain-text line (Jenkins build description)
     .lepton/run/report/metrics.txt   OpenMetrics text (GitLab artifacts:reports:metrics)
 
@@ -125,6 +127,26 @@ def test_a_classification_run_gets_every_plot_as_a_file_and_embedded(tmp_path: P
         assert pixels.var() > 10, f"{path.name} is blank"
     # the page embeds the very same images, so it needs nothing beside it
     assert sorted(embedded(page.read_text())) == sorted(p.read_bytes() for p in files)
+
+
+def test_the_linked_page_loads_the_same_plots_and_a_stylesheet_from_beside_it(
+    tmp_path: Path,
+) -> None:
+    """Jenkins serves published files with ``img-src 'self'; style-src 'self'``: no inline
+    image or style would render there."""
+    run = make_run(tmp_path, champion={"accuracy": 0.6})
+    write_report(run)
+    report = run / "report"
+    linked = (report / "page.html").read_text()
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', linked)
+    assert sorted(sources) == sorted(f"plots/{p.name}" for p in (report / "plots").iterdir())
+    assert "data:" not in linked and "<style" not in linked and " style=" not in linked
+    assert '<link rel="stylesheet" href="report.css">' in linked
+    assert "td,th{" in (report / "report.css").read_text()
+    assert "img-src &#39;self&#39;" in linked or "img-src 'self'" in linked
+    index = (report / "index.html").read_text()
+    for same in ('id="gates"', 'id="lineage"', 'id="summary"'):
+        assert same in linked and same in index
 
 
 def test_a_regression_run_gets_predicted_vs_true_and_residuals(tmp_path: Path) -> None:

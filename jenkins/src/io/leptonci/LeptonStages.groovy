@@ -111,7 +111,7 @@ class LeptonStages implements Serializable {
     @NonCPS
     static Map htmlTarget(Map<String, String> layout) {
         String dir = layout.report
-        return [reportDir: dir, reportFiles: layout.reportHtml.substring(dir.length() + 1),
+        return [reportDir: dir, reportFiles: layout.reportPage.substring(dir.length() + 1),
                 reportName: LeptonSteps.REPORT_NAME, keepAll: true, alwaysLinkToLastBuild: true,
                 allowMissing: true]
     }
