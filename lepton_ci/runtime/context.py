@@ -11,7 +11,6 @@ import copy
 import io
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,8 +271,3 @@ class EvalContext:
     def load_torchscript(self, name: str = TORCHSCRIPT) -> Any:
         """Load a TorchScript model from the artifact, on ``device``, in eval mode."""
         return load_torchscript(self.model_dir / name, self.device)
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default

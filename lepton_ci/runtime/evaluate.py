@@ -366,11 +366,8 @@ def _champion(
         return load_champion_dir(options.champion_dir)
     if not options.use_registry or not any(g.relative for g in spec.gates):
         return None
-    try:
-        from lepton_ci.registry import open_registry
-    except ImportError:
-        console.info("no model registry in this build: relative gates are skipped", step=STEP)
-        return None
+    from lepton_ci.registry import open_registry  # a champion gate is never skipped silently
+
     with open_registry(spec, root) as registry:
         version = registry.champion(spec.model_name)
         if version is None:
