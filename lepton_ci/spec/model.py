@@ -9,9 +9,11 @@ become identifiers) or escaped by the renderers (free text). The JSON Schema tha
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 ENV_NAME = r"^[a-z][a-z0-9-]{0,30}$"
@@ -35,6 +37,47 @@ REPO_FILE = rf"^{SEGMENT}(/{SEGMENT})*$"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, data: Any) -> Any:
+        """YAML's ``true`` is no number: pydantic would take it as 1 (``version: true``)."""
+        if not isinstance(data, dict):
+            return data
+        numeric = {
+            key
+            for name, field in cls.model_fields.items()
+            if _numeric(field.annotation)
+            for key in (name, field.alias)
+            if key
+        }
+        wrong = [
+            InitErrorDetails(
+                type=PydanticCustomError("bool_number", "expected a number, not true/false"),
+                loc=(key,),
+                input=value,
+            )
+            for key, value in data.items()
+            if key in numeric and isinstance(value, bool)
+        ]
+        if wrong:
+            raise ValidationError.from_exception_data(cls.__name__, wrong)
+        return data
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is numbers only (int, float, numeric literals; None allowed)."""
+    if annotation in (int, float):
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+    if origin is Annotated:
+        return _numeric(args[0])
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        return bool(kinds) and all(_numeric(a) for a in kinds)
+    return False
 
 
 def slugify(text: str) -> str:

@@ -57,6 +57,21 @@ def test_bad_enum_value_lists_allowed_values_and_the_bad_value() -> None:
     assert "'docker', 'kubernetes' or 'local'" in msg and "(got 'dokcer')" in msg
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("version: true\n" + VALID, "lepton.yaml:1:10: version"),
+        (VALID.replace("  entrypoint: digits.train:train", "  entrypoint: d.t:t\n  seed: True"),
+         "lepton.yaml:5:9: train.seed"),
+        (VALID + "serve:\n  workers: false\n", "lepton.yaml:8:12: serve.workers"),
+    ],
+)  # fmt: skip
+def test_true_or_false_is_no_number(text: str, where: str) -> None:
+    """Pydantic alone would read `true` as 1: `version: true` passed validation."""
+    (msg,) = problems(text)
+    assert msg.startswith(where) and "expected a number, not true/false" in msg
+
+
 def test_pattern_errors_say_in_words_what_is_allowed() -> None:
     (msg,) = problems(VALID.replace("digits.evaluate:evaluate", "'not an entrypoint'"))
     assert "evaluate.entrypoint: must be a Python callable written `package.module:function`" in msg
