@@ -81,9 +81,11 @@ def render_report(
     champion_metrics: dict[str, Any] | None = None,
     context: str = "",
     footer: str = "Posted by lepton-ci; updated in place on every push.",
+    attachments: str = "",
 ) -> str:
     """The note's Markdown. ``champion_metrics`` (from the registry) fills the champion column;
-    without it, the champion values the relative gates recorded are used."""
+    without it, the champion values the relative gates recorded are used. ``attachments``
+    (:func:`render_attachments`, already Markdown) go before the footer."""
     model = str(metrics.get("model") or "model")
     values: dict[str, Any] = metrics["metrics"]
     gates: list[dict[str, Any]] = list(metrics.get("gates") or [])
@@ -130,6 +132,7 @@ def render_report(
         failed_count=failed,
         skipped_count=skipped_count,
         footer=footer,
+        attachments=Safe(attachments or "\n"),
     )
 
 

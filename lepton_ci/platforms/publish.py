@@ -93,9 +93,6 @@ def _post(
     iid = int(iid_text)
     layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
     metrics = load_metrics(Path(str(layout.metrics_json)))
-    body = render_report(
-        metrics, champion_metrics=champion_metrics(spec_path, warn), context=note_context()
-    )
     url = require_env("GITLAB_URL", "the GitLab instance", alternatives=("CI_SERVER_URL",))
     server = GitLabServer(url, private_token=os.environ["GITLAB_TOKEN"])  # never the job token
     project = require_env("CI_PROJECT_ID", "which project", alternatives=("CI_PROJECT_PATH",))
@@ -103,7 +100,12 @@ def _post(
     images = [
         upload_markdown(server.upload(project, plot.name, plot.read_bytes())) for plot in plots
     ]
-    body += render_attachments(images, artifact_url(report))
+    body = render_report(
+        metrics,
+        champion_metrics=champion_metrics(spec_path, warn),
+        context=note_context(),
+        attachments=render_attachments(images, artifact_url(report)),
+    )
     result = upsert_note(
         server, project, iid, body, report_marker(str(metrics.get("model") or "model"))
     )

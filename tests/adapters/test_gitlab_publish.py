@@ -119,7 +119,7 @@ def test_plots_are_uploaded_then_embedded_in_the_note(gitlab: FakeGitLab, mr_pip
         body.index(f"![{n}]({u})")
         for n, u in zip(("a-confusion", "b-residuals"), uploaded, strict=True)
     )
-    assert plots < first < second
+    assert plots < first < second < body.index("Posted by lepton-ci")  # the footer stays last
     assert "| accuracy | 0.9500 |" in body  # the metrics and gates are still there
     link = f"{gitlab.url}/ml/digits/-/jobs/555/artifacts/file/.lepton/run/report/index.html"
     assert f"[Full HTML report]({link})" in body
