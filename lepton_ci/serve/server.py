@@ -36,6 +36,8 @@ def serve(config: ServeConfig) -> None:
     )
     info(_access_line(config), step="serve")
     uvicorn = _uvicorn()
+    from lepton_ci.serve.protocol import HeaderDeadlineProtocol
+
     common: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
@@ -43,6 +45,7 @@ def serve(config: ServeConfig) -> None:
         "timeout_graceful_shutdown": config.graceful_timeout,
         "log_level": "info",
         "server_header": False,
+        "http": HeaderDeadlineProtocol,  # idle and trickling connections are closed
     }
     if config.workers > 1:
         os.environ.update(config.to_env())

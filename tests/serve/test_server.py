@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -184,3 +185,42 @@ def test_an_unfinished_artifact_is_refused_with_a_hint(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "manifest.json" in out and "lepton-ci train" in out
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closed ``sock`` (None if it stayed open ``seconds``)."""
+    start = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - start < seconds:
+        try:
+            if sock.recv(1024) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - start
+    return None
+
+
+def test_idle_and_trickling_connections_are_closed_and_requests_still_served(
+    tiny_model: Path, stop
+) -> None:
+    """uvicorn alone holds a connection that never completes its headers for ever; serve gives
+    each request's headers uvicorn's keep-alive timeout (5 s) to arrive."""
+    port = free_port()
+    proc = start(tiny_model, port)
+    stop(proc)
+    wait_ready(proc, port)
+    idle = socket.create_connection(("127.0.0.1", port))
+    trickle = socket.create_connection(("127.0.0.1", port))
+    trickle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    started = time.monotonic()
+    with idle, trickle:
+        with httpx.Client() as client:  # a normal client meanwhile, on a kept-alive connection
+            for _ in range(3):
+                assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                trickle.sendall(b"X-Slow: 1\r\n")
+                time.sleep(1)
+        idle_after, trickle_after = closed_within(idle, 10), closed_within(trickle, 10)
+    assert idle_after is not None and trickle_after is not None, "a connection was held open"
+    assert time.monotonic() - started < 9
