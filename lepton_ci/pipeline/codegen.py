@@ -64,17 +64,22 @@ def _entry(head: str, value: Any, tail: str, depth: int) -> list[str]:
     return [f"{indent}{head}[", *items, f"{indent}]{tail}"]
 
 
+# Collections.unmodifiableList/Map, not Groovy's asImmutable(): script-security's generic-whitelist
+# allows both of those, but asImmutable only for a Map (jenkinsci/script-security-plugin a5f0130,
+# sandbox/whitelists/generic-whitelist), and a folder-level library runs in the sandbox.
 def _map(name: str, kind: str, doc: str, entries: Mapping[str, Any]) -> list[str]:
-    lines = [f"{_INDENT}/** {doc} */", f"{_INDENT}static final Map<String, {kind}> {name} = ["]
+    head = f"{_INDENT}static final Map<String, {kind}> {name} = Collections.unmodifiableMap(["
+    lines = [f"{_INDENT}/** {doc} */", head]
     for key, value in entries.items():
         lines += _entry(f"{_key(key)}: ", value, ",", 2)
-    return [*lines, f"{_INDENT}].asImmutable()", ""]
+    return [*lines, f"{_INDENT}])", ""]
 
 
 def _field(doc: str, declaration: str, value: Any) -> list[str]:
     """A documented ``static final`` field."""
-    tail = ".asImmutable()" if isinstance(value, tuple | list) else ""
-    return [f"{_INDENT}/** {doc} */", *_entry(f"static final {declaration} = ", value, tail, 1), ""]
+    listed = isinstance(value, tuple | list)
+    head = f"static final {declaration} = " + ("Collections.unmodifiableList(" if listed else "")
+    return [f"{_INDENT}/** {doc} */", *_entry(head, value, ")" if listed else "", 1), ""]
 
 
 def _retry_limit() -> int:

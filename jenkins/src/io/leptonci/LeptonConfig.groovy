@@ -11,7 +11,7 @@ class LeptonConfig implements Serializable {
     private static final long serialVersionUID = 1L
 
     /** Keys every step var accepts (how lepton-ci gets onto the agent, which spec it reads). */
-    static final Map<String, Object> COMMON = [
+    static final Map<String, Object> COMMON = Collections.unmodifiableMap([
         spec: LeptonSteps.DEFAULT_SPEC, // spec path; `--spec PATH` is added when it is not lepton.yaml
         install: true,           // install lepton-ci into `venv` first (false: it is on PATH)
         requirement: null,       // pip requirement to install, e.g. 'lepton-ci[train]==0.1.0'
@@ -21,10 +21,10 @@ class LeptonConfig implements Serializable {
         requirementFiles: [],    // the repository's requirement files (-r), installed with lepton-ci
         installProject: false,   // also install the repository itself (pip install -e .)
         pipCacheDir: null,       // pip's cache (default: $PIP_CACHE_DIR, else <workspace>@tmp/lepton-pip-cache)
-    ].asImmutable()
+    ])
 
     /** defaultConfig of each var: its own keys (listed first in errors), then COMMON. */
-    static final Map<String, Map<String, Object>> STEPS = [
+    static final Map<String, Map<String, Object>> STEPS = Collections.unmodifiableMap([
         leptonTrain: [:],
         leptonEvaluate: [
             junit: null,                  // JUnit report path (default: the run layout's)
@@ -71,19 +71,20 @@ class LeptonConfig implements Serializable {
             environments: [],             // [name:, target:, approval:, approvers: [], promote:,
                                           //  approvalTimeoutHours: 168, resource: 'lepton-deploy-<name>']
         ],
-    ].asImmutable()
+    ])
 
     /** Most reruns after a lost agent (lepton.yaml's ci.retry allows 0..2). */
     static final int MAX_RETRY = LeptonSteps.MAX_RETRY
     /** How long an approval waits by default, and at most (lepton.yaml's approval_timeout_hours). */
     static final int APPROVAL_TIMEOUT_HOURS = 168
     static final int MAX_APPROVAL_TIMEOUT_HOURS = 720
-    static final Map<String, List<String>> REQUIRED = [leptonDeploy: ['env']].asImmutable()
-    static final List<String> STAGES = (['default'] + LeptonSteps.STEPS).asImmutable()
-    static final List<String> AGENT_KEYS = ['label', 'image'].asImmutable()
-    static final List<String> CREDENTIAL_KEYS = ['registry', 'kubeconfig', 'pushgateway'].asImmutable()
-    static final List<String> ENVIRONMENT_KEYS = ['name', 'target', 'approval', 'approvers', 'promote',
-        'approvalTimeoutHours', 'resource'].asImmutable()
+    static final Map<String, List<String>> REQUIRED = Collections.unmodifiableMap([leptonDeploy: ['env']])
+    static final List<String> STAGES = Collections.unmodifiableList(['default'] + LeptonSteps.STEPS)
+    static final List<String> AGENT_KEYS = Collections.unmodifiableList(['label', 'image'])
+    static final List<String> CREDENTIAL_KEYS = Collections.unmodifiableList(
+        ['registry', 'kubeconfig', 'pushgateway'])
+    static final List<String> ENVIRONMENT_KEYS = Collections.unmodifiableList(['name', 'target', 'approval',
+        'approvers', 'promote', 'approvalTimeoutHours', 'resource'])
 
     /** The step's defaults merged with `given`; calls the `error` step on a bad key. */
     static Map resolve(Object script, String step, Map given) {

@@ -8,7 +8,7 @@ package io.leptonci
 class LeptonSteps implements Serializable {
 
     /** Step kinds in pipeline order. */
-    static final List<String> STEPS = [
+    static final List<String> STEPS = Collections.unmodifiableList([
         'train',
         'evaluate',
         'register',
@@ -17,10 +17,10 @@ class LeptonSteps implements Serializable {
         'deploy',
         'metrics-push',
         'report',
-    ].asImmutable()
+    ])
 
     /** Stage title of each step kind; {env}: the environment's name. */
-    static final Map<String, String> TITLES = [
+    static final Map<String, String> TITLES = Collections.unmodifiableMap([
         train: 'Train',
         evaluate: 'Evaluate',
         register: 'Register model',
@@ -29,10 +29,10 @@ class LeptonSteps implements Serializable {
         deploy: 'Deploy {env}',
         'metrics-push': 'Push metrics',
         report: 'Report',
-    ].asImmutable()
+    ])
 
     /** Argv after `lepton-ci` ({junit}: the JUnit path, {env}: the environment). */
-    static final Map<String, List<String>> WORDS = [
+    static final Map<String, List<String>> WORDS = Collections.unmodifiableMap([
         train: ['train'],
         evaluate: ['evaluate', '--junit', '{junit}'],
         register: ['models', 'register'],
@@ -41,10 +41,10 @@ class LeptonSteps implements Serializable {
         deploy: ['deploy', '--env', '{env}'],
         'metrics-push': ['metrics', 'push'],
         report: ['report', '--publish'],
-    ].asImmutable()
+    ])
 
     /** Jobs whose artifacts each step kind needs; a deploy also needs the previous deploy. */
-    static final Map<String, List<String>> NEEDS = [
+    static final Map<String, List<String>> NEEDS = Collections.unmodifiableMap([
         train: [],
         evaluate: ['train'],
         register: ['train', 'evaluate'],
@@ -53,10 +53,10 @@ class LeptonSteps implements Serializable {
         deploy: ['register', 'image-push'],
         'metrics-push': ['train', 'evaluate'],
         report: ['train', 'evaluate'],
-    ].asImmutable()
+    ])
 
     /** Layout keys (layout.properties) each step kind hands on. */
-    static final Map<String, List<String>> ARTIFACTS = [
+    static final Map<String, List<String>> ARTIFACTS = Collections.unmodifiableMap([
         train: ['train'],
         evaluate: ['evaluate'],
         register: ['register'],
@@ -65,10 +65,10 @@ class LeptonSteps implements Serializable {
         deploy: ['deploy'],
         'metrics-push': [],
         report: [],
-    ].asImmutable()
+    ])
 
     /** The variable that skips each step kind when true, 1 or yes. */
-    static final Map<String, String> KILL_SWITCHES = [
+    static final Map<String, String> KILL_SWITCHES = Collections.unmodifiableMap([
         train: 'LEPTON_TRAIN_DISABLED',
         evaluate: 'LEPTON_EVALUATE_DISABLED',
         register: 'LEPTON_REGISTER_DISABLED',
@@ -77,10 +77,10 @@ class LeptonSteps implements Serializable {
         deploy: 'LEPTON_DEPLOY_DISABLED',
         'metrics-push': 'LEPTON_METRICS_PUSH_DISABLED',
         report: 'LEPTON_REPORT_DISABLED',
-    ].asImmutable()
+    ])
 
     /** Kill switches that skip a step kind: its own, then those of every step it needs. */
-    static final Map<String, List<String>> DISABLED_BY = [
+    static final Map<String, List<String>> DISABLED_BY = Collections.unmodifiableMap([
         train: ['LEPTON_TRAIN_DISABLED'],
         evaluate: ['LEPTON_EVALUATE_DISABLED', 'LEPTON_TRAIN_DISABLED'],
         register: ['LEPTON_REGISTER_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
@@ -107,30 +107,35 @@ class LeptonSteps implements Serializable {
         ],
         'metrics-push': ['LEPTON_METRICS_PUSH_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
         report: ['LEPTON_REPORT_DISABLED', 'LEPTON_TRAIN_DISABLED', 'LEPTON_EVALUATE_DISABLED'],
-    ].asImmutable()
+    ])
 
     /** Variables each credential is bound to: user and password, or the file's path. */
-    static final Map<String, List<String>> CREDENTIAL_VARIABLES = [
+    static final Map<String, List<String>> CREDENTIAL_VARIABLES = Collections.unmodifiableMap([
         registry: ['LEPTON_REGISTRY_USER', 'LEPTON_REGISTRY_PASSWORD'],
         pushgateway: ['LEPTON_PUSHGATEWAY_USER', 'LEPTON_PUSHGATEWAY_PASSWORD'],
         kubeconfig: ['KUBECONFIG'],
-    ].asImmutable()
+    ])
 
     /** The credential a deploy binds, by target (null: none). */
-    static final Map<String, String> TARGET_CREDENTIALS = [
+    static final Map<String, String> TARGET_CREDENTIALS = Collections.unmodifiableMap([
         local: null,
         docker: 'registry',
         kubernetes: 'kubeconfig',
-    ].asImmutable()
+    ])
 
     /** Deploy targets that need no image (the model runs from the run directory). */
-    static final List<String> IMAGELESS_TARGETS = ['local'].asImmutable()
+    static final List<String> IMAGELESS_TARGETS = Collections.unmodifiableList(['local'])
 
     /** Argv after `lepton-ci` that promotes the shipped version. */
-    static final List<String> PROMOTE_WORDS = ['models', 'promote', '--to', 'champion'].asImmutable()
+    static final List<String> PROMOTE_WORDS = Collections.unmodifiableList([
+        'models',
+        'promote',
+        '--to',
+        'champion',
+    ])
 
     /** Values that turn a kill switch on, in any case. */
-    static final List<String> SWITCH_ON_VALUES = ['true', '1', 'yes'].asImmutable()
+    static final List<String> SWITCH_ON_VALUES = Collections.unmodifiableList(['true', '1', 'yes'])
 
     /** Release-tag glob when none is given (project.release_tags). */
     static final String RELEASE_TAGS_DEFAULT = 'v*'
