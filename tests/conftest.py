@@ -36,7 +36,7 @@ SLOW_TESTS = {
 
 
 LONGEST_FIRST = (
-    "tests/e2e/test_gitlab_as_init_writes_it.py",  # ~5 min of pipelines: the critical path
+    "tests/e2e/test_gitlab_as_init_writes_it.py",  # ~7 min of pipelines: the critical path
     "tests/e2e/test_local_run.py",
     "tests/jenkins/test_tags.py",
     "tests/jenkins/test_retry.py",
