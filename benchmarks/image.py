@@ -1,4 +1,5 @@
-"""Image benchmark: cold build vs rebuild after a model-only change, and the bytes a
+"""Image benchmark: cold build vs rebuild after a model-only change and vs a build with
+nothing changed (a no-op: the engine has an image of the same inputs), and the bytes a
 model-only push uploads vs the model's size (goal: <= 1.1x).
 
 Run: `bash .ci/services && .venv/bin/python benchmarks/image.py [--model-mb 16]`
@@ -108,11 +109,17 @@ def main() -> None:
     push_seconds = time.monotonic() - t0
     stored = registry_bytes(storage) - before if before is not None else None
     uploaded = built.bytes_pushed + result.bytes_pushed
+    t0 = time.monotonic()
+    again = build_image(spec, root=root, run_dir=run, wheel=wheel, model_version="2")
+    unchanged = time.monotonic() - t0
+    assert again.reused, "nothing changed, yet the engine built"
 
     rows = [
         ("cold build (no cache, base present)", f"{cold:.1f} s"),
         ("rebuild (and staging push) after model-only change", f"{warm:.1f} s"),
         ("rebuild / cold", f"{warm / cold:.2f}x"),
+        ("build (and staging push) with nothing changed", f"{unchanged:.1f} s"),
+        ("nothing changed / cold", f"{unchanged / cold:.3f}x"),
         ("model artifact size", f"{model_bytes / 1e6:.2f} MB"),
         ("layers uploaded by the build's staging push", f"{built.layers_pushed}"),
         (f"image push ({result.via}: tags moved to the digest)", f"{push_seconds:.1f} s"),

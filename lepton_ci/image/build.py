@@ -16,6 +16,7 @@ from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, StepError
 from lepton_ci.image import docker_api
 from lepton_ci.image.naming import image_tags, repository, source_info
+from lepton_ci.image.unchanged import INPUTS_LABEL, base_identity, built_from, inputs_digest
 from lepton_ci.layout import RunLayout
 from lepton_ci.spec.model import IMAGE_REF, Spec
 
@@ -32,6 +33,7 @@ class BuildResult:
     staged: str | None = None  # repository@digest in the registry, for `image push` anywhere
     layers_pushed: int = 0  # layers the staging push uploaded (the rest were there)
     bytes_pushed: int = 0  # bytes it uploaded (engine progress)
+    reused: bool = False  # the engine had an image built from the same inputs: no build ran
 
 
 def _run_layout(run_dir: Path) -> RunLayout:
@@ -139,24 +141,32 @@ def build_image(
             model_dir=model_dir,
             wheel=wheel_path,
         )
-        info(f"building {refs[0]} (base {base or spec.image.base})", step="image")
-        image_id = docker_api.with_retries(
-            lambda: _stream_build(
-                cli,
-                context,
-                refs[0],
-                {**buildargs, "PIP_NO_INDEX": "1" if no_index else "0"},
-                no_cache=no_cache,
-            ),
-            what="docker build",
-            attempts=1,
-        )
+        buildargs["PIP_NO_INDEX"] = "1" if no_index else "0"
+        inputs = inputs_digest(context, buildargs, base_identity(cli, base or spec.image.base))
+        reused = None if no_cache else built_from(cli, inputs)
+        if reused is not None:
+            image_id = reused
+            info(
+                f"image inputs unchanged ({inputs[:19]}): {image_id[:19]} was built from them, "
+                "nothing to build (--no-cache rebuilds)",
+                step="image",
+            )
+        else:
+            info(f"building {refs[0]} (base {base or spec.image.base})", step="image")
+            image_id = docker_api.with_retries(
+                lambda: _stream_build(
+                    cli, context, refs[0], buildargs, {INPUTS_LABEL: inputs}, no_cache=no_cache
+                ),
+                what="docker build",
+                attempts=1,
+            )
     image = cli.images.get(image_id)
-    for ref in refs[1:]:
+    for ref in refs if reused is not None else refs[1:]:
         name, _, tag = ref.rpartition(":")
         image.tag(name, tag)
     seconds = time.monotonic() - started
-    info(f"built {image_id[:19]} as {', '.join(refs)} in {seconds:.1f}s", step="image")
+    done = "tagged" if reused is not None else "built"
+    info(f"{done} {image_id[:19]} as {', '.join(refs)} in {seconds:.1f}s", step="image")
     staged, layers, uploaded = _stage(cli, image, repo, image_id) if stage else (None, 0, 0)
     handed_on = {"LEPTON_IMAGE_ID": image_id, "LEPTON_IMAGE_TAGS": ",".join(refs)}
     write_dotenv(
@@ -171,6 +181,7 @@ def build_image(
         staged=staged,
         layers_pushed=layers,
         bytes_pushed=uploaded,
+        reused=reused is not None,
     )
 
 
@@ -197,7 +208,13 @@ def _stage(cli: Any, image: Any, repo: str, image_id: str) -> tuple[str, int, in
 
 
 def _stream_build(
-    cli: Any, context: Any, tag: str, buildargs: dict[str, str], *, no_cache: bool = False
+    cli: Any,
+    context: Any,
+    tag: str,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+    *,
+    no_cache: bool = False,
 ) -> str:
     """Run the build, echoing its output line by line; the image id, or StepError."""
     import docker.errors
@@ -211,6 +228,7 @@ def _stream_build(
             custom_context=True,
             tag=tag,
             buildargs=buildargs,
+            labels=labels,
             network_mode="host",
             rm=True,
             forcerm=True,

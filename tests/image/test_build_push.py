@@ -146,6 +146,24 @@ def test_pushed_image_serves_predictions_on_the_host_network(
         container.remove(force=True)
 
 
+def test_a_build_with_nothing_changed_builds_nothing(
+    project: Path, built, pushed, lepton_wheel: Path, docker_client, capfd
+) -> None:
+    """Same context, build arguments and base as an image the engine has: that image is
+    tagged and staged again, and the engine is not asked to build (no Dockerfile step runs)."""
+    capfd.readouterr()
+    again = build_image(
+        spec_of(project), root=project, run_dir=project / ".lepton/run", wheel=str(lepton_wheel)
+    )
+    log = capfd.readouterr().err
+    assert again.reused and again.image_id == built.image_id
+    assert again.references == built.references
+    assert "image inputs unchanged" in log and "Step 1/" not in log, log
+    assert again.staged == built.staged and again.bytes_pushed == 0
+    label = docker_client.images.get(built.image_id).labels["ci.lepton.image.inputs"]
+    assert label.startswith("sha256:")
+
+
 def test_a_model_only_change_rebuilds_and_pushes_only_the_model_layer(
     project: Path, pushed, lepton_wheel: Path, docker_client
 ) -> None:
@@ -156,7 +174,7 @@ def test_a_model_only_change_rebuilds_and_pushes_only_the_model_layer(
         spec, root=project, run_dir=project / ".lepton/run", wheel=str(lepton_wheel)
     )
     after = docker_client.images.get(rebuilt.image_id).attrs["RootFS"]["Layers"]
-    assert rebuilt.references[0].endswith(f":v{version}")
+    assert rebuilt.references[0].endswith(f":v{version}") and not rebuilt.reused
     assert after[:-1] == before[:-1]
     assert after[-1] != before[-1]
     second = push_image(spec, root=project, run_dir=project / ".lepton/run", backoff=0.2)
