@@ -24,7 +24,19 @@ from collections import Counter
 from pathlib import Path
 
 STATUS_PATH = b"/-/lepton-front"
-HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"upgrade", b"trailer"}
+# RFC 9110 7.6.1 (plus Transfer-Encoding, RFC 9112 6.1): the front frames each hop itself.
+# Expect is answered by the front (below), never forwarded.
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"upgrade",
+    b"trailer",
+    b"transfer-encoding",
+    b"expect",
+}
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_HEAD = 64 * 1024
 
 
@@ -93,6 +105,13 @@ class Front:
             writer.write(_response(200, body, keep_alive))
             await writer.drain()
             return keep_alive
+        expect = _get(headers, b"expect")
+        if expect is not None and expect.lower() != b"100-continue":
+            writer.write(
+                _response(417, b'{"error": "only Expect: 100-continue is supported"}', False)
+            )
+            await writer.drain()
+            return False
         upstream = self.upstream
         if upstream is None:
             writer.write(_response(503, b'{"error": "no version is routed yet"}', False))
@@ -109,12 +128,14 @@ class Front:
                 return False
             try:
                 up_writer.write(_request_head(line, headers))
+                if _expects_continue(headers) and _has_body(headers):
+                    # the front reads the body, so it says "go on" (as nginx does); the
+                    # upstream never sees the Expect header
+                    writer.write(CONTINUE)
+                    await writer.drain()
                 await _relay_body(reader, up_writer, headers, method, is_request=True)
                 await up_writer.drain()
-                status_head = await _read_head(up_reader)
-                if status_head is None:
-                    raise ConnectionError("upstream closed without a response")
-                status_line, resp_headers = _parse_head(status_head)
+                status_line, resp_headers = await _final_head(up_reader, writer, version)
                 status = int(status_line.split(b" ", 2)[1])
                 framed = _has_framing(resp_headers, method, status)
                 keep_alive = keep_alive and framed
@@ -173,6 +194,31 @@ def _client_keeps_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> b
     return b"close" not in conn
 
 
+async def _final_head(
+    upstream: asyncio.StreamReader, client: asyncio.StreamWriter, version: bytes
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The upstream's final status line and headers. Interim (1xx) responses before it are
+    passed on to an HTTP/1.1 client and dropped for an HTTP/1.0 one (RFC 9110 15.2)."""
+    while True:
+        head = await _read_head(upstream)
+        if head is None:
+            raise ConnectionError("upstream closed without a response")
+        status_line, headers = _parse_head(head)
+        if not 100 <= int(status_line.split(b" ", 2)[1]) < 200:
+            return status_line, headers
+        if version.strip() != b"HTTP/1.0":
+            client.write(head)
+            await client.drain()
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    return (_get(headers, b"expect") or b"").lower() == b"100-continue"
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return _is_chunked(headers) or int(_get(headers, b"content-length") or b"0") > 0
+
+
 def _is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
     return b"chunked" in (_get(headers, b"transfer-encoding") or b"").lower()
 
@@ -186,6 +232,8 @@ def _has_framing(headers: list[tuple[bytes, bytes]], method: bytes, status: int)
 def _request_head(line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
     if _is_chunked(headers):
+        # chunked overrides a Content-Length, which an intermediary must remove (RFC 9112 6.3)
+        kept = [(k, v) for k, v in kept if k.lower() != b"content-length"]
         kept.append((b"Transfer-Encoding", b"chunked"))
     kept.append((b"Connection", b"close"))
     return line + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in kept) + b"\r\n"
@@ -234,7 +282,12 @@ async def _relay_body(
 
 
 def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
-    reason = {200: b"OK", 502: b"Bad Gateway", 503: b"Service Unavailable"}[status]
+    reason = {
+        200: b"OK",
+        417: b"Expectation Failed",
+        502: b"Bad Gateway",
+        503: b"Service Unavailable",
+    }[status]
     return (
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
         b"Connection: %s\r\n\r\n"

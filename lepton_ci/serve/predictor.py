@@ -9,6 +9,7 @@ Raise :class:`BadInput` for inputs the model cannot take; it becomes a 422 with 
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -99,9 +100,13 @@ class TorchPredictor:
         return {"outputs": outputs, "predictions": predictions}
 
 
+_PATH = re.compile(r"(?<![\w.:])/(?:[\w.@+-]+/)*[\w.@+-]+")
+
+
 def _last_line(text: str) -> str:
+    """The error's last line for a 422, with file paths (the server's layout) masked."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "error"
+    return _PATH.sub("<path>", lines[-1])[:300] if lines else "error"
 
 
 def load_predictor(model_dir: Path, *, entrypoint: str | None, threads: int) -> Predict:

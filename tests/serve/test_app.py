@@ -151,3 +151,16 @@ def test_invented_http_methods_share_one_other_label(client: TestClient) -> None
     methods = set(re.findall(r'lepton_http_requests_total\{[^}]*method="([^"]*)"', text))
     assert methods <= {"GET", "POST", "other"}
     assert metric(text, "lepton_http_requests_total", route="/predict", method="other") == 200
+
+
+def test_a_shape_error_names_no_path_of_the_server() -> None:
+    """torch's messages can carry source locations; a 422 answers the error, not the layout."""
+    from lepton_ci.serve.predictor import _last_line
+
+    message = (
+        "Traceback...\nRuntimeError: shape mismatch in /app/model/code/__torch__/m.py:12 (1x3)"
+    )
+    assert _last_line(message) == "RuntimeError: shape mismatch in <path>:12 (1x3)"
+    assert _last_line("expected 4 features, got 3 (ratio 3/4)") == (
+        "expected 4 features, got 3 (ratio 3/4)"
+    )
