@@ -20,12 +20,14 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def post_json(url: str, payload: Any, timeout: float = 10.0) -> tuple[int, bytes]:
+def post_json(
+    url: str, payload: Any, timeout: float = 10.0, token: str | None = None
+) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        url, data=json.dumps(payload).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
@@ -54,10 +56,11 @@ def wait_ready(
     raise DeployFailed(f"{url} was not ready after {timeout:g}s (last answer: {last})")
 
 
-def smoke_test(base_url: str, payload: Any) -> dict[str, Any]:
-    """POST one known-good input to ``/predict``; the version must answer 200 with JSON."""
+def smoke_test(base_url: str, payload: Any, token: str | None = None) -> dict[str, Any]:
+    """POST one known-good input to ``/predict`` (with the serve token, if one is set); the
+    version must answer 200 with JSON."""
     try:
-        status, body = post_json(f"{base_url}/predict", payload)
+        status, body = post_json(f"{base_url}/predict", payload, token=token)
     except (OSError, ValueError) as exc:
         raise DeployFailed(f"smoke test: POST /predict failed: {exc}") from None
     if status != 200:

@@ -18,6 +18,7 @@ from lepton_ci.console import info
 from lepton_ci.deploy.probe import get, smoke_test, wait_ready
 from lepton_ci.deploy.release import Backend, DeployFailed, Release
 from lepton_ci.netutil import free_port
+from lepton_ci.serve.auth import token_from_env
 
 
 class Runtime(Protocol):
@@ -104,7 +105,7 @@ def switch(
         if smoke_input is None:
             info("no smoke-test input found (see docs/deploy.md); readiness alone gates", step=step)
         else:
-            smoke_test(base, smoke_input)
+            smoke_test(base, smoke_input, token=token_from_env())
             info(f"version {release.version} passed the smoke test", step=step)
         ready = time.monotonic() - start
         runtime.ensure_front(release)

@@ -16,12 +16,14 @@ import pytest
 
 from lepton_ci.deploy.core import DeployRolledBack, deploy
 from lepton_ci.deploy.docker_target import DockerRuntime
+from lepton_ci.deploy.probe import post_json
 from lepton_ci.netutil import free_port
 from lepton_ci.registry import open_registry
 from lepton_ci.spec.loader import parse_spec
 from tests.deploy.conftest import SPEC, Project
 from tests.deploy.docker_images import PushedImage, build_and_push
 from tests.deploy.load import Load, serving
+from tests.deploy.models import EXAMPLE
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -205,3 +207,18 @@ def test_another_checkout_of_the_same_model_is_never_touched(
         assert ports <= set(fronts)
     finally:
         DockerRuntime("deploy-test", "prod", "127.0.0.1", port, client=docker_client).shutdown()
+
+
+def test_a_serve_token_reaches_the_container_and_the_smoke_test(
+    project: Project, images: dict[str, PushedImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy job's token file (a Jenkins file credential, a GitLab file variable) becomes
+    the container's token: the deploy's smoke test passes with it, and /predict asks for it."""
+    token_file = project.root / "serve-token"
+    token_file.write_text("canary-docker-token-91c2\n")
+    monkeypatch.setenv("LEPTON_SERVE_TOKEN_FILE", str(token_file))
+    release(project, images["v1"])
+    outcome = deploy(project.spec, "prod", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and outcome.details["smoke_tested"] is True
+    assert post_json(f"{outcome.url}/predict", EXAMPLE)[0] == 401
+    assert post_json(f"{outcome.url}/predict", EXAMPLE, token="canary-docker-token-91c2")[0] == 200

@@ -9,11 +9,12 @@ import pytest
 
 from lepton_ci.deploy.core import deploy, rollback
 from lepton_ci.deploy.local import LocalRuntime
+from lepton_ci.deploy.probe import post_json
 from lepton_ci.netutil import free_port
 from lepton_ci.runtime.manifest import TamperedArtifact, read_manifest
 from tests.deploy.conftest import Project
 from tests.deploy.load import Load, serving
-from tests.deploy.models import write_model
+from tests.deploy.models import EXAMPLE, write_model
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +93,19 @@ def test_local_deploy_needs_a_trained_model(make_project: Callable[..., Project]
     with pytest.raises(Exception, match="holds no trained model"):
         deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
     assert not Path(project.run_dir / "deploy/dev.json").exists()
+
+
+def test_a_serve_token_protects_the_version_and_the_smoke_test_sends_it(
+    local_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy job's LEPTON_SERVE_TOKEN (a CI secret) reaches the version it starts, and its
+    own smoke request carries it: the deploy succeeds, and /predict asks for the token."""
+    project = local_project
+    train(project, seed=1)
+    monkeypatch.setenv("LEPTON_SERVE_TOKEN", "canary-serve-token-7f3a")
+    outcome = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
+    assert outcome.outcome == "succeeded" and outcome.details["smoke_tested"] is True
+    example = EXAMPLE
+    assert post_json(f"{outcome.url}/predict", example)[0] == 401
+    status, _ = post_json(f"{outcome.url}/predict", example, token="canary-serve-token-7f3a")
+    assert status == 200
