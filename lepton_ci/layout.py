@@ -11,6 +11,8 @@ from pathlib import PurePosixPath
 
 RUN_DIR = ".lepton/run"
 VENV_DIR = ".lepton/venv"
+PLOTS_DIR = "plots"
+"""The report's plots (PNG), beside its pages in the report directory."""
 
 
 @dataclass(frozen=True)

@@ -15,36 +15,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lepton_ci.errors import ExitCode, LeptonError, ServerError
-from lepton_ci.redaction import redact_values
+from lepton_ci.redaction import redact
 
 T = TypeVar("T")
 
-SECRET_VARIABLES = ("JENKINS_TOKEN", "GITLAB_TOKEN", "CI_JOB_TOKEN", "JENKINS_PASSWORD")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
-_TOKEN_PARAM = re.compile(
-    r"(?P<key>(?:private_token|job_token|token|access_token|password)=)[^&\s\"']+", re.IGNORECASE
-)
-_TOKEN_HEADER = re.compile(
-    r"(?P<key>(?:PRIVATE-TOKEN|JOB-TOKEN|Authorization)[\"']?\s*[:=]\s*[\"']?"
-    r"(?:(?:Basic|Bearer|Token)\s+)?)[^\s\"',}]+",
-    re.IGNORECASE,
-)
 _MAX_WORDS = 600
-
-
-def secret_values() -> list[str]:
-    """The secret values currently in the environment (longest first, for redaction)."""
-    values = {os.environ.get(name, "") for name in SECRET_VARIABLES}
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
-
-
-def redact(text: str) -> str:
-    """``text`` with every known secret (raw, URL-encoded, in basic auth), URL password, token
-    parameter and Authorization header value replaced by ``***``."""
-    text = redact_values(text, secret_values(), users=[os.environ.get("JENKINS_USER", "")])
-    text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
-    text = _TOKEN_PARAM.sub(r"\g<key>***", text)
-    return _TOKEN_HEADER.sub(r"\g<key>***", text)
 
 
 def server_words(body: str | bytes | None) -> str:

@@ -21,11 +21,11 @@ from lepton_ci.adapters.base import (
     NotFound,
     RetryPolicy,
     Transient,
-    redact,
     require_env,
     server_words,
 )
 from lepton_ci.errors import LeptonError, MissingDependency, ServerError, StepError
+from lepton_ci.redaction import redact
 
 T = TypeVar("T")
 FINISHED = ("success", "failed", "canceled", "skipped", "manual", "scheduled")

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from lepton_ci.adapters.base import AuthError, NotFound, redact
+from lepton_ci.adapters.base import AuthError, NotFound
 from lepton_ci.adapters.gitlab import GitLabServer
 from lepton_ci.errors import Problem, ServerError, SpecError
+from lepton_ci.redaction import redact
 
 DEVELOPER, MAINTAINER = 30, 40  # ProtectedEnvironments::DeployAccessLevel::ALLOWED_ACCESS_LEVELS
 _ROLE = {DEVELOPER: "Developer role", MAINTAINER: "Maintainer role"}

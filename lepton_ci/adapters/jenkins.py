@@ -22,7 +22,6 @@ from lepton_ci.adapters.base import (
     NotFound,
     RetryPolicy,
     Transient,
-    redact,
     require_env,
     server_words,
 )
@@ -34,6 +33,7 @@ from lepton_ci.errors import (
     ServerError,
     StepError,
 )
+from lepton_ci.redaction import redact
 
 T = TypeVar("T")
 _STATUS = re.compile(r"\[(\d{3})\]")

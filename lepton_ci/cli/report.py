@@ -1,5 +1,5 @@
 """``lepton-ci report``: write the run's self-contained HTML report (and, with ``--publish``,
-show it on the merge request; see :mod:`lepton_ci.platforms.publish`)."""
+show it on the merge request; see :mod:`lepton_ci.adapters.publish`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def report(run_dir: str, spec_path: str, output: Path | None, open_: bool, publi
     path = write_report(Path(run_dir), output)
     click.echo(f"report: {path}")
     if publish:
-        from lepton_ci.platforms.publish import publish_report
+        from lepton_ci.adapters.publish import publish_report
 
         result = publish_report(
             path, Path(run_dir), spec_path=spec_path, warn=lambda line: click.echo(line, err=True)

@@ -45,9 +45,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lepton_ci.adapters.base import redact
 from lepton_ci.errors import LeptonError, MissingDependency, ServerError
 from lepton_ci.identity import identity_digest
+from lepton_ci.redaction import redact
 from lepton_ci.registry.base import (
     Deployment,
     Event,

@@ -33,7 +33,7 @@ from lepton_ci.pipeline.model import (
 from lepton_ci.pipeline.steps import REPORT_NAME
 from lepton_ci.pipeline.steps import row as step_row
 from lepton_ci.render.escape import gitlab_expr_str, render_template
-from lepton_ci.render.outputs import RenderOptions
+from lepton_ci.render.options import RenderOptions
 
 RETRY_WHEN = (
     "runner_system_failure",

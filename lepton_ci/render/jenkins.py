@@ -22,7 +22,7 @@ from typing import Any
 from lepton_ci.pipeline.model import Command, Job, Pipeline, tag_regex
 from lepton_ci.pipeline.steps import CREDENTIAL_VARIABLES, REPORT_NAME, CredentialKind
 from lepton_ci.render.escape import render_template
-from lepton_ci.render.outputs import RenderOptions
+from lepton_ci.render.options import RenderOptions
 
 STASH_PREFIX = "lepton-"
 MAX_RETRIES = 2

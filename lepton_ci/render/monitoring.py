@@ -1,7 +1,7 @@
 """Prometheus alert rules and a Grafana dashboard for the served model (pure rendering).
 
 Metric names are those ``lepton-ci serve`` exposes (:mod:`lepton_ci.serve.metrics`; copied in
-:mod:`lepton_ci.deploy.metric_names` so rendering never imports the server). Every rule is
+:mod:`lepton_ci.metric_names` so rendering never imports the server). Every rule is
 scoped to this model by joining on ``lepton_model_info{model=...}``, which also puts the
 serving ``version`` on each alert.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lepton_ci import __version__
-from lepton_ci.deploy import metric_names as m
+from lepton_ci import metric_names as m
 from lepton_ci.render.escape import render_template
 from lepton_ci.render.files import DIGEST_PLACEHOLDER, GeneratedFile
 

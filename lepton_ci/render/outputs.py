@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lepton_ci.pipeline import Pipeline, build_pipeline
 from lepton_ci.render.files import GeneratedFile
+from lepton_ci.render.options import RenderOptions
 from lepton_ci.spec.model import Spec
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """How the CI files are written (not what the pipeline does)."""
-
-    style: str  # "library" | "standalone"
-    library_version: str  # version of our shared library / templates to pin
-    jenkins_library: str
-    gitlab_include: str  # "component" | "template"
-    gitlab_project: str
-
-    @classmethod
-    def from_spec(cls, spec: Spec, style: str | None = None) -> RenderOptions:
-        return cls(
-            style=style or spec.ci.style,
-            library_version=spec.lepton_ci.version,
-            jenkins_library=spec.ci.jenkins_library,
-            gitlab_include=spec.ci.gitlab_include,
-            gitlab_project=spec.ci.gitlab_project,
-        )
 
 
 def generated_files(

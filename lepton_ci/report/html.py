@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from lepton_ci.platforms.publish import PLOTS_DIR
+from lepton_ci.layout import PLOTS_DIR
 from lepton_ci.report.plots import Plot, plots_for
 from lepton_ci.report.run import RunRecord, read_run
 from lepton_ci.report.summary import fmt, summary_line

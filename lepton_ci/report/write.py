@@ -17,8 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lepton_ci.fsutil import atomic_write_bytes, atomic_write_text
-from lepton_ci.layout import LAYOUT
-from lepton_ci.platforms.publish import PLOTS_DIR
+from lepton_ci.layout import LAYOUT, PLOTS_DIR
 from lepton_ci.report.html import STYLE, STYLESHEET, render_html
 from lepton_ci.report.plots import plots_for
 from lepton_ci.report.run import read_run

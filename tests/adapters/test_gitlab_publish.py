@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lepton_ci.platforms.publish import publish_report
+from lepton_ci.adapters.publish import publish_report
 from tests.adapters.conftest import CANARIES
 from tests.adapters.fakes.base import Reply
 from tests.adapters.fakes.gitlab import FakeGitLab

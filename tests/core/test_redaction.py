@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from lepton_ci.adapters.base import redact
-from lepton_ci.redaction import redact_values
+from lepton_ci.redaction import redact, redact_values
 
 TOKEN = "tok/en+with=odd&chars"
 

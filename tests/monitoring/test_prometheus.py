@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lepton_ci.deploy import metric_names
+from lepton_ci import metric_names
 from lepton_ci.deploy.core import deploy
 from lepton_ci.deploy.local import LocalRuntime
 from lepton_ci.deploy.probe import get, post_json

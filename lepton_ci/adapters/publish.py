@@ -24,10 +24,10 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from lepton_ci.errors import LeptonError
+from lepton_ci.layout import PLOTS_DIR
 from lepton_ci.render.escape import Safe
 
 # Where `lepton_ci.report` writes the plots it embeds, as files, beside index.html.
-PLOTS_DIR = "plots"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def publish_report(
     try:
         return _post(report, run_dir, iid, spec_path, warn)
     except LeptonError as exc:
-        from lepton_ci.adapters.base import redact
+        from lepton_ci.redaction import redact
 
         hint = f" ({exc.hint})" if exc.hint else ""
         return Published(
