@@ -5,28 +5,43 @@ The inputs are the build context (the repository files the .dockerignore keeps, 
 Dockerfile, the model directory and the lepton-ci wheel, as :mod:`lepton_ci.image.context`
 writes them: content only, no mtimes or owners), the build arguments, and the base image: its
 image id where the engine has it, else its reference (a base tag that moved on a registry the
-engine has not pulled from is then not noticed: ``--no-cache`` rebuilds). The digest is stored
-on the image as a label, so the check is one filtered image listing.
+engine has not pulled from is then not noticed: ``--no-cache`` rebuilds). The model's manifest
+counts by its identity (the ``LEPTON_MANIFEST_DIGEST`` build argument: without the timings and
+timestamps a step-cache hit rewrites), not by its bytes, so a rerun of an unchanged commit
+reuses the image its registered version was built into. The digest is stored on the image as a
+label, so the check is one filtered image listing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tarfile
 from collections.abc import Mapping
 from typing import IO, Any
 
+from lepton_ci.image.context import TRAIN_IN_CONTEXT
+
 INPUTS_LABEL = "ci.lepton.image.inputs"
+MANIFEST_IN_CONTEXT = f"{TRAIN_IN_CONTEXT}/manifest.json"
 _CHUNK = 1 << 20
 
 
 def inputs_digest(context: IO[bytes], buildargs: Mapping[str, str], base: str) -> str:
-    """``sha256:…`` of the context's bytes, the build arguments and the base image."""
+    """``sha256:…`` of the context's entries (name, mode, content; the manifest by the identity
+    in ``buildargs``), the build arguments and the base image."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"buildargs": dict(buildargs), "base": base}, sort_keys=True).encode())
     context.seek(0)
-    while chunk := context.read(_CHUNK):
-        digest.update(chunk)
+    with tarfile.open(fileobj=context, mode="r|") as tar:
+        for member in tar:
+            digest.update(json.dumps([member.name, member.type.decode(), member.mode]).encode())
+            handle = tar.extractfile(member)
+            if handle is None or member.name == MANIFEST_IN_CONTEXT:
+                continue
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+            digest.update(b"\0")
     context.seek(0)
     return f"sha256:{digest.hexdigest()}"
 
