@@ -54,6 +54,14 @@ def _open_store(spec_path: str, location: str | None) -> Any:
     return open_store(load_spec(spec_path), Path("."), location)
 
 
+def _policy(spec_path: str) -> Any:
+    """The spec's ``registry.signing`` (else the environment's), for verification."""
+    from lepton_ci.signing import policy_from_spec
+    from lepton_ci.spec.loader import load_spec
+
+    return policy_from_spec(load_spec(spec_path), Path("."))
+
+
 def _emit(fmt: str, data: Any, text: Callable[[], str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True) if fmt == "json" else text())
 
@@ -86,11 +94,25 @@ def show(
     """Show one version: a number, an alias (champion) or 'latest'."""
     from lepton_ci.registry.report import version_details
     from lepton_ci.registry.steps import resolve
+    from lepton_ci.runtime.manifest import PROVENANCE, SIGNATURE
+    from lepton_ci.signing import bundle_key_hint
+    from lepton_ci.signing.provenance import summary
 
     registry, name = _open(spec_path, registry_location, model)
     with registry:
         found = resolve(registry, name, version)
-    _emit(fmt, found.to_dict(), lambda: version_details(found))
+        raw = registry.read_file(found.name, found.version, PROVENANCE)
+        bundle = registry.read_file(found.name, found.version, SIGNATURE)
+    provenance = json.loads(raw) if raw else None
+    data = found.to_dict() | {
+        "provenance": provenance,
+        "signature": {"signed": bundle is not None, "key": bundle and bundle_key_hint(bundle)},
+    }
+    _emit(
+        fmt,
+        data,
+        lambda: "\n".join([version_details(found), *summary(provenance, found.image_digest)]),
+    )
 
 
 @models.command("register")
@@ -106,15 +128,26 @@ def register(
     """
     from lepton_ci.console import info
     from lepton_ci.registry.steps import register_run
+    from lepton_ci.signing import private_key_from_env
 
     registry, name = _open(spec_path, registry_location, model)
+    policy = _policy(spec_path)
+    key = private_key_from_env()  # the CI credential: never an option (argv is visible)
     store = _open_store(spec_path, registry_location)
     with registry:
         try:
-            done = register_run(registry, run_dir, model=name, store=store)
+            done = register_run(registry, run_dir, model=name, store=store, key=key, policy=policy)
         finally:
             store.close()
     mv = done.version
+    if done.signer is not None:
+        info(f"signed the model directory with key {done.signer} (model.sig)", step="register")
+    else:
+        info(
+            "unsigned: no signing key in the environment (LEPTON_SIGNING_KEY / "
+            "LEPTON_SIGNING_KEY_FILE); the version's files are protected by sha256 digests only",
+            step="register",
+        )
     if done.stored is not None:
         files = len(done.stored.record["files"])
         info(
@@ -149,20 +182,22 @@ def pull(
 ) -> None:
     """Fetch VERSION (number, alias or 'latest') into DIRECTORY, verified.
 
-    Every file is checked against the digests recorded at register, and the directory against
-    the registered artifact, before it appears. Default DIRECTORY: MODEL-vN.
+    Every file is checked against the digests recorded at register, the directory against
+    the registered artifact and, with registry.signing, against its signature before it
+    appears. Default DIRECTORY: MODEL-vN.
     """
     from lepton_ci.console import info
     from lepton_ci.registry.steps import resolve
     from lepton_ci.store.versions import pull as fetch
 
     registry, name = _open(spec_path, registry_location, model)
+    policy = _policy(spec_path)
     with registry:
         found = resolve(registry, name, version)
         store = _open_store(spec_path, registry_location)
         target = Path(directory or f"{name}-v{found.version}")
         try:
-            fetch(registry, store, found, target)
+            fetch(registry, store, found, target, policy)
         finally:
             store.close()
     info(f"{name} version {found.version} pulled from {store.location}, verified", step="pull")

@@ -106,7 +106,8 @@ def serve(
     access_log: bool,
     protect_metrics: bool,
 ) -> None:
-    """Verify the artifact against its manifest, then serve /predict, /healthz, /readyz and
+    """Verify the artifact against its manifest (and its signature, with registry.signing in
+    the spec or LEPTON_SIGNING_PUBLIC_KEY), then serve /predict, /healthz, /readyz and
     /metrics until SIGTERM (in-flight requests are drained).
 
     /predict needs ``Authorization: Bearer <token>`` when LEPTON_SERVE_TOKEN (or the file
@@ -114,14 +115,16 @@ def serve(
     from lepton_ci.serve.auth import token_from_env
     from lepton_ci.serve.config import ServeConfig
     from lepton_ci.serve.server import serve as run
+    from lepton_ci.signing import policy_from_env, policy_from_spec
     from lepton_ci.spec.model import BatchingSpec
 
-    serve_spec, default_port = None, 8080
+    serve_spec, default_port, signing = None, 8080, policy_from_env()
     if Path(spec_path).is_file():
         from lepton_ci.spec.loader import load_spec
 
         spec = load_spec(spec_path)
         serve_spec, default_port = spec.serve, spec.image.port
+        signing = policy_from_spec(spec, Path(spec_path).parent)
     batching = serve_spec.batching if serve_spec else BatchingSpec()
     run(
         ServeConfig(
@@ -142,5 +145,6 @@ def serve(
             queue_timeout_ms=queue_timeout_ms or batching.queue_timeout_ms,
             token=token_from_env(),
             protect_metrics=protect_metrics,
+            signing=signing,
         )
     )

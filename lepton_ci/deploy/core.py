@@ -27,6 +27,7 @@ from lepton_ci.layout import RunLayout
 
 if TYPE_CHECKING:
     from lepton_ci.registry import ModelVersion, Registry
+    from lepton_ci.signing import Policy
     from lepton_ci.spec.model import EnvironmentSpec, Spec
     from lepton_ci.store import ArtifactStore
 
@@ -70,16 +71,24 @@ class UnregisteredArtifact(StepError):
     """What would be deployed is not the registry's record of the version it claims to be."""
 
 
-def check_registered(model_dir: Path, registered: ModelVersion) -> str:
-    """Verify ``model_dir`` (files against its manifest, manifest against the registry's record
-    of ``registered``) and return its artifact digest; refuse anything else (issue 8 item 4,
-    issue 15 item 8): a gate-failed run beside a stale ``register/model.env``, a rewritten
-    manifest."""
+def check_registered(
+    model_dir: Path,
+    registered: ModelVersion,
+    registry: Registry | None = None,
+    policy: Policy | None = None,
+) -> str:
+    """Verify ``model_dir`` (files against its manifest, with ``registry.signing`` against the
+    version's signature, manifest against the registry's record of ``registered``) and return
+    its artifact digest; refuse anything else (issue 8 item 4, issue 15 item 8, issue 10 item
+    2): a gate-failed run beside a stale ``register/model.env``, a rewritten manifest, a
+    signature by another key or none where one is required."""
     import hashlib
 
     from lepton_ci.runtime.manifest import MANIFEST, manifest_digest, verify_artifacts
 
     verify_artifacts(model_dir)
+    if registry is not None:
+        _check_signature(model_dir, registered, registry, policy)
     digest = manifest_digest(model_dir)
     # registries written by lepton-ci < schema 2 recorded the digest of the manifest's bytes
     legacy = "sha256:" + hashlib.sha256((model_dir / MANIFEST).read_bytes()).hexdigest()
@@ -94,6 +103,37 @@ def check_registered(model_dir: Path, registered: ModelVersion) -> str:
             "`lepton-ci rollback --env ENV --to VERSION`",
         )
     return digest
+
+
+def _check_signature(
+    model_dir: Path, registered: ModelVersion, registry: Registry, policy: Policy | None
+) -> None:
+    """The version's signature (kept in the registry at register) must verify ``model_dir``;
+    it is then written beside the files, so the ``serve`` process checks the same one."""
+    from lepton_ci.runtime.manifest import SIDE_FILES, SIGNATURE
+    from lepton_ci.signing import UNSIGNED, check
+
+    policy = policy or UNSIGNED
+    bundle = registry.read_file(registered.name, registered.version, SIGNATURE)
+    note = check(model_dir, policy, bundle)
+    info(f"{registered.name} version {registered.version}: {note}", step="deploy")
+    if bundle is None or policy.public_key is None:
+        return
+    for name in SIDE_FILES:
+        data = (
+            bundle
+            if name == SIGNATURE
+            else registry.read_file(registered.name, registered.version, name)
+        )
+        path = Path(model_dir) / name
+        if data is not None and (not path.is_file() or path.read_bytes() != data):
+            atomic_write_bytes(path, data)
+
+
+def _signing(spec: Spec, root: Path) -> Policy:
+    from lepton_ci.signing import policy_from_spec
+
+    return policy_from_spec(spec, Path(root))
 
 
 def _registered(registry: Registry, name: str, version: int, source: Path) -> ModelVersion:
@@ -111,7 +151,7 @@ def _registered(registry: Registry, name: str, version: int, source: Path) -> Mo
 
 
 def _release_from_run_dir(
-    spec: Spec, env: EnvironmentSpec, run_dir: Path, registry: Registry
+    spec: Spec, env: EnvironmentSpec, run_dir: Path, registry: Registry, root: Path = Path(".")
 ) -> Release:
     layout = _layout(run_dir)
     model_env = Path(layout.model_env)
@@ -131,7 +171,8 @@ def _release_from_run_dir(
                 f"{model_dir} holds no trained model: the local target serves it from there",
                 hint="run `lepton-ci train` first (or fetch the train job's artifacts)",
             )
-        return Release(name, version, None, check_registered(model_dir, registered), model_dir)
+        verified = check_registered(model_dir, registered, registry, _signing(spec, root))
+        return Release(name, version, None, verified, model_dir)
     image_env = Path(layout.image_env)
     if not image_env.is_file():
         raise StepError(
@@ -192,11 +233,12 @@ def release_of(
 
             opened = store or open_store(spec, Path(root))
             try:
-                model_dir = cached(registry, opened, found, Path(root))
+                model_dir = cached(registry, opened, found, Path(root), _signing(spec, root))
             finally:
                 if store is None:
                     opened.close()
-        return Release(name, found.version, None, check_registered(model_dir, found), model_dir)
+        verified = check_registered(model_dir, found, registry, _signing(spec, root))
+        return Release(name, found.version, None, verified, model_dir)
     if not found.image:
         raise StepError(
             f"version {found.version} of {name} has no image in the registry",
@@ -347,7 +389,7 @@ def deploy(
     env = environment(spec, env_name)
     reg = registry or _open_registry(spec, root)
     if ref is None:
-        release = _release_from_run_dir(spec, env, Path(run_dir), reg)
+        release = _release_from_run_dir(spec, env, Path(run_dir), reg, Path(root))
     else:
         from lepton_ci.registry.steps import resolve
 

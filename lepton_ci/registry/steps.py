@@ -21,6 +21,7 @@ from lepton_ci.layout import RunLayout
 from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
 
 if TYPE_CHECKING:
+    from lepton_ci.signing import Policy, PrivateKey
     from lepton_ci.store import ArtifactStore
     from lepton_ci.store.versions import Stored
 
@@ -50,6 +51,7 @@ class Registered:
     model_env: Path
     reused: bool = False  # the artifact was registered already (a retried job, a rerun)
     stored: Stored | None = None  # the model files put in the artifact store
+    signer: str | None = None  # the signing key's fingerprint; None: registered unsigned
 
 
 def register_run(
@@ -58,12 +60,19 @@ def register_run(
     *,
     model: str,
     store: ArtifactStore | None = None,
+    key: PrivateKey | None = None,
+    policy: Policy | None = None,
 ) -> Registered:
     """Register the run's trained model if its evaluation passed; write ``register/model.env``.
 
     With a ``store``, the model files go into the artifact store first and the version keeps
     their file record (``artifacts.json``), so ``models pull`` and ``deploy --version`` work
     without the run directory.
+
+    With a signing ``key`` the model directory (files and manifest) is signed; the signature
+    (``model.sig``) and the in-toto provenance statement (``provenance.intoto.json``) are kept
+    with the version. ``policy`` (the spec's ``registry.signing``) refuses a key that is not
+    the configured public key's pair, and a missing key where signatures are required.
 
     Refuses (:class:`GateFailed`, exit 4) when the evaluation is missing or failed a gate; no
     registry entry is written then.
@@ -104,19 +113,21 @@ def register_run(
             hint=f"see {layout.junit} for values and thresholds; nothing was registered",
         )
     files = {}
-    for key in SMALL_FILES:
-        path = Path(layout.evaluate_dir) / key
+    for small in SMALL_FILES:
+        path = Path(layout.evaluate_dir) / small
         if path.is_file():
-            files[key] = path.read_bytes()
+            files[small] = path.read_bytes()
     files["metrics.json"] = metrics_path.read_bytes()
+    git = manifest.get("git") or {}
+    digest = identity_digest(manifest)  # timings and timestamps are not part of the artifact
+    side, signer = _signature_files(Path(layout.train_dir), manifest, model, digest, key, policy)
+    files.update(side)
     stored = None
     if store is not None:
         from lepton_ci.store.versions import RECORD, store_model_dir
 
         stored = store_model_dir(store, Path(layout.train_dir), manifest)
         files[RECORD] = json.dumps(stored.record, indent=2, sort_keys=True).encode()
-    git = manifest.get("git") or {}
-    digest = identity_digest(manifest)  # timings and timestamps are not part of the artifact
     # a retried CI job or a rerun that hit the step cache registers nothing new: the registry
     # returns the version that already holds this artifact (a unique key, not a read first)
     version, created = registry.register_artifact(
@@ -135,7 +146,37 @@ def register_run(
     write_dotenv(
         env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}
     )
-    return Registered(version, env_path, reused, stored)
+    return Registered(version, env_path, reused, stored, signer)
+
+
+def _signature_files(
+    model_dir: Path,
+    manifest: dict[str, Any],
+    model: str,
+    digest: str,
+    key: PrivateKey | None,
+    policy: Policy | None,
+) -> tuple[dict[str, bytes], str | None]:
+    """``model.sig`` (with a key) and ``provenance.intoto.json`` for the version's files."""
+    from lepton_ci.runtime.manifest import PROVENANCE, SIGNATURE
+    from lepton_ci.signing import KEY_FILE_VAR, KEY_VAR, UNSIGNED, SigningKeyError, sign
+    from lepton_ci.signing.provenance import statement
+
+    policy = policy or UNSIGNED
+    files: dict[str, bytes] = {}
+    signer = None
+    if key is not None:
+        files[SIGNATURE], signer = sign(model_dir, key, policy)
+    elif policy.public_key is not None and policy.required:
+        raise SigningKeyError(
+            f"refusing to register {model} unsigned: registry.signing requires a signature and "
+            f"neither {KEY_VAR} nor {KEY_FILE_VAR} is set",
+            hint=f"bind the signing key to the register job as {KEY_FILE_VAR} (a Jenkins file "
+            f"credential / GitLab file variable) or {KEY_VAR} (masked); nothing was registered",
+        )
+    provenance = statement(model_dir, manifest, model=model, artifact_digest=digest, signer=signer)
+    files[PROVENANCE] = json.dumps(provenance, indent=2, sort_keys=True).encode()
+    return files, signer
 
 
 def promote(

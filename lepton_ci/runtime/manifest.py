@@ -21,6 +21,11 @@ from lepton_ci.identity import identity_digest
 from lepton_ci.runtime.hashing import sha256_file
 
 MANIFEST = "manifest.json"
+SIGNATURE = "model.sig"  # the Sigstore bundle of a signed version (lepton_ci.signing)
+PROVENANCE = "provenance.intoto.json"  # its in-toto provenance statement
+#: beside the artifact in a pulled or deployed model directory, never part of it: the signature
+#: signs every other file, the manifest included
+SIDE_FILES = (SIGNATURE, PROVENANCE)
 SCHEMA_VERSION = 1
 
 
@@ -33,11 +38,12 @@ class IncompleteArtifact(LeptonError):
 
 
 def file_table(model_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{relpath: {"sha256", "size"}}`` of every file in ``model_dir`` except the manifest."""
+    """``{relpath: {"sha256", "size"}}`` of every file in ``model_dir`` except the manifest
+    (and the :data:`SIDE_FILES`)."""
     table: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(model_dir).as_posix()
-        if rel == MANIFEST:
+        if rel == MANIFEST or rel in SIDE_FILES:
             continue
         table[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     return table
@@ -117,10 +123,9 @@ def verify_artifacts(model_dir: Path) -> dict[str, Any]:
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     expected: dict[str, dict[str, Any]] = manifest.get("files", {})
-    actual = {
-        p.relative_to(model_dir).as_posix()
-        for p in model_dir.rglob("*")
-        if p.is_file() and p.name != MANIFEST
+    actual = {p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file()} - {
+        MANIFEST,
+        *SIDE_FILES,
     }
     for rel in sorted(actual - set(expected)):
         raise TamperedArtifact(f"{model_dir}: file {rel!r} is not listed in the manifest")

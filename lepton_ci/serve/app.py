@@ -44,11 +44,15 @@ class ServeState:
 
 
 def load_model(state: ServeState, manifest: dict[str, Any] | None = None) -> None:
-    """Verify the artifact (unless the caller just did) and load the predictor."""
-    from lepton_ci.runtime.manifest import manifest_digest, verify_artifacts
+    """Verify the artifact and its signature (unless the caller just did), load the predictor."""
+    from lepton_ci.runtime.manifest import manifest_digest
+    from lepton_ci.signing import verify_model
 
     config = state.config
-    state.manifest = manifest if manifest is not None else verify_artifacts(config.model_dir)
+    if manifest is None:
+        manifest, note = verify_model(config.model_dir, config.signing)
+        log.info("%s", note)
+    state.manifest = manifest
     state.digest = manifest_digest(config.model_dir)
     state.model = str(state.manifest.get("model") or "unknown")
     state.version = config.model_version or "unregistered"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lepton_ci.serve.auth import TOKEN_FILE_VAR, TOKEN_VAR, token_from_env
+from lepton_ci.signing import UNSIGNED, Policy, policy_env, policy_from_env
 
 
 def default_threads(workers: int) -> int:
@@ -37,6 +38,7 @@ class ServeConfig:
     # bearer token for /predict (serve/auth.py); None: open. Not in repr: never in a log.
     token: str | None = field(default=None, repr=False)
     protect_metrics: bool = False  # /metrics needs the token too
+    signing: Policy = UNSIGNED  # the signature check before the model loads (lepton_ci.signing)
 
     @property
     def torch_threads(self) -> int:
@@ -57,6 +59,7 @@ class ServeConfig:
         }
         if self.token:  # worker processes inherit the environment; argv never holds it
             env.update({TOKEN_VAR: self.token, TOKEN_FILE_VAR: ""})
+        env.update(policy_env(self.signing))
         if self.entrypoint:
             env["LEPTON_SERVE_ENTRYPOINT"] = self.entrypoint
         if self.model_version:
@@ -79,4 +82,5 @@ class ServeConfig:
             queue_timeout_ms=float(env.get("LEPTON_SERVE_QUEUE_TIMEOUT_MS", "1000")),
             token=token_from_env(env),
             protect_metrics=bool(env.get("LEPTON_SERVE_PROTECT_METRICS")),
+            signing=policy_from_env(env),
         )

@@ -25,13 +25,14 @@ def serve(config: ServeConfig) -> None:
     On a signal the server stops accepting connections, ``/readyz`` turns 503 (draining) and
     in-flight requests finish (up to ``graceful_timeout`` seconds) before the process exits.
     Raises ``TamperedArtifact`` / ``IncompleteArtifact`` before binding when the artifact does
-    not match its manifest.
+    not match its manifest, ``SignatureRefused`` when ``config.signing`` demands a signature
+    that does not verify it.
     """
-    from lepton_ci.runtime.manifest import verify_artifacts
+    from lepton_ci.signing import verify_model
 
-    manifest = verify_artifacts(config.model_dir)
+    manifest, note = verify_model(config.model_dir, config.signing)
     info(
-        f"verified {len(manifest.get('files', {}))} artifact file(s) in {config.model_dir}",
+        f"verified {len(manifest.get('files', {}))} artifact file(s) in {config.model_dir}; {note}",
         step="serve",
     )
     info(_access_line(config), step="serve")

@@ -404,6 +404,30 @@ class MetricsSpec(_Model):
     sinks: list[Sink] = Field(default_factory=list)
 
 
+class SigningSpec(_Model):
+    public_key: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
+        description="The team's EC P-256 public key (a PEM file, relative to the repo root) that "
+        "verifies the signature `models register` makes with the private key from "
+        "`LEPTON_SIGNING_KEY` / `LEPTON_SIGNING_KEY_FILE` (a CI credential, never here). "
+        "`models pull`, `deploy` and `serve` refuse a model it does not verify.",
+    )
+    required: bool = Field(
+        True,
+        description="Refuse a version without a signature (`false`: an unsigned one is "
+        "checked against its sha256 manifest only, and said to be unsigned).",
+    )
+
+    @field_validator("public_key")
+    @classmethod
+    def _not_a_private_key(cls, value: str) -> str:
+        if "PRIVATE KEY" in value or value.lstrip().startswith("-----"):
+            raise ValueError(
+                "public_key is the path of a public key file; a key's text (and never the "
+                "private key) does not go in lepton.yaml"
+            )
+        return value
+
+
 class RegistrySpec(_Model):
     backend: Literal["sql", "sqlite", "mlflow"] = Field(
         "sqlite",
@@ -429,6 +453,11 @@ class RegistrySpec(_Model):
         "`mlflow://`: artifacts on the registry's MLflow server (backend mlflow). Default: "
         "`artifacts/` beside the SQLite file; `mlflow://` for backend mlflow. Env "
         "`LEPTON_ARTIFACTS` overrides it.",
+    )
+    signing: SigningSpec | None = Field(
+        None,
+        description="Sign every registered version (OpenSSF Model Signing, EC key) and verify the "
+        "signature before pull, deploy and serve; see docs/registry.md#signing.",
     )
 
     @field_validator("artifacts")

@@ -28,6 +28,7 @@ from lepton_ci.store import ArtifactStore, ChangedWhileStoring, TamperedBlob, sh
 
 if TYPE_CHECKING:
     from lepton_ci.registry.base import ModelVersion, Registry
+    from lepton_ci.signing import Policy
 
 RECORD = "artifacts.json"  # the registry file holding a version's file record
 MANIFEST = "manifest.json"
@@ -179,11 +180,20 @@ def _safe(rel: str) -> str:
     return path.as_posix()
 
 
-def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target: Path) -> Path:
+def pull(
+    registry: Registry,
+    store: ArtifactStore,
+    version: ModelVersion,
+    target: Path,
+    policy: Policy | None = None,
+) -> Path:
     """Fetch the version's files into the new directory ``target``, verified; return it.
 
     ``target`` must not exist, or be an empty directory. The files are written to a temporary
-    directory beside it and renamed into place only after every check passed.
+    directory beside it and renamed into place only after every check passed: each file's
+    digests, the manifest against the registry's artifact digest and, with a signing
+    ``policy``, the version's signature (``model.sig``, written beside the files with the
+    provenance statement); a refused pull leaves nothing behind.
     """
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -205,6 +215,7 @@ def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target
                     hint=exc.hint,
                 ) from None
         check_pulled(staging, record, version)
+        _add_signature(registry, version, staging, policy)
         if target.is_dir():
             target.rmdir()
         staging.rename(target)
@@ -212,6 +223,27 @@ def pull(registry: Registry, store: ArtifactStore, version: ModelVersion, target
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _add_signature(
+    registry: Registry, version: ModelVersion, staging: Path, policy: Policy | None
+) -> None:
+    """Write the version's signature and provenance beside its files, then verify them."""
+    from lepton_ci.console import info
+    from lepton_ci.runtime.manifest import SIDE_FILES
+    from lepton_ci.signing import UNSIGNED, check
+
+    for name in SIDE_FILES:
+        data = registry.read_file(version.name, version.version, name)
+        if data is not None:
+            (staging / name).write_bytes(data)
+    try:
+        note = check(staging, policy or UNSIGNED)
+    except LeptonError as exc:
+        words = exc.message.removeprefix(f"refusing {staging}: ")
+        exc.message = f"refusing to pull {version.name} version {version.version}: {words}"
+        raise
+    info(f"{version.name} version {version.version}: {note}", step="pull")
 
 
 def fetch_file(store: ArtifactStore, entry: dict[str, Any], path: Path) -> None:
@@ -263,7 +295,13 @@ def check_pulled(model_dir: Path, record: dict[str, dict[str, Any]], version: Mo
         )
 
 
-def cached(registry: Registry, store: ArtifactStore, version: ModelVersion, root: Path) -> Path:
+def cached(
+    registry: Registry,
+    store: ArtifactStore,
+    version: ModelVersion,
+    root: Path,
+    policy: Policy | None = None,
+) -> Path:
     """The version's files in ``root/.lepton/models/<name>/<version>``, pulled if absent (deploy
     and rollback serve from there when no run directory has them)."""
     target = Path(root) / CACHE_DIR / version.name / str(version.version)
@@ -271,4 +309,4 @@ def cached(registry: Registry, store: ArtifactStore, version: ModelVersion, root
         return target
     if target.exists():  # an interrupted pull left an empty directory, or a partial copy
         shutil.rmtree(target)
-    return pull(registry, store, version, target)
+    return pull(registry, store, version, target, policy)

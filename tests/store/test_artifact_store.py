@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lepton_ci.errors import ExitCode
-from lepton_ci.runtime.manifest import verify_artifacts
+from lepton_ci.runtime.manifest import PROVENANCE, SIDE_FILES, verify_artifacts
 from lepton_ci.store.versions import CHUNK_SIZE
 
 from .conftest import SPEC, Lepton, Store, evaluate, project, write_layers
@@ -31,10 +31,11 @@ def register(lepton: Lepton, root: Path, changed: int | None = None) -> int:
 
 
 def files_of(directory: Path) -> dict[str, bytes]:
+    """The model's files; a pulled copy also has its provenance (and signature) beside them."""
     return {
         p.relative_to(directory).as_posix(): p.read_bytes()
         for p in sorted(directory.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.relative_to(directory).as_posix() not in SIDE_FILES
     }
 
 
@@ -52,6 +53,8 @@ def test_register_then_pull_elsewhere_gives_the_same_bytes(
     assert out.strip() == "pulled" and "verified" in err
     original = trained / ".lepton" / "run" / "train"
     assert files_of(elsewhere / "pulled") == files_of(original)  # model.pt, labels.json, manifest
+    assert (elsewhere / "pulled" / PROVENANCE).is_file()
+    assert "unsigned" in err  # no registry.signing: the sha256 digests only, and it says so
     verify_artifacts(elsewhere / "pulled")
     assert not (elsewhere / ".lepton" / "run").exists()  # nothing was trained there
 
