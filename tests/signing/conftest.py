@@ -85,8 +85,8 @@ def other(tmp_path: Path) -> KeyPair:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No signing or CI settings from this machine; temporary files inside the test's
-    directory, so a key left in one is found by the canary scan."""
+    """No signing or CI settings from this machine; the artifact store in the test's own
+    shared directory."""
     for var in (
         "LEPTON_SIGNING_KEY",
         "LEPTON_SIGNING_KEY_FILE",
@@ -99,11 +99,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "CI_PIPELINE_URL",
     ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LEPTON_ARTIFACTS", str(tmp_path / "shared" / "artifacts"))
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Temporary files inside the test's directory, so a key left in one is found."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr("tempfile.tempdir", str(tmp))
-    monkeypatch.setenv("LEPTON_ARTIFACTS", str(tmp_path / "shared" / "artifacts"))
+    return tmp
 
 
 def project(root: Path, registry: Path, signing: str = SIGNING) -> Path:

@@ -60,7 +60,7 @@ def test_a_key_error_that_echoes_the_key_is_redacted(
 
 
 def test_a_signing_failure_that_echoes_the_key_is_redacted(
-    team: KeyPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    team: KeyPair, tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import model_signing
 
@@ -73,7 +73,7 @@ def test_a_signing_failure_that_echoes_the_key_is_redacted(
     with pytest.raises(SigningKeyError, match=r"signing .* failed: RuntimeError") as caught:
         sign(make_tiny_model(tmp_path / "m"), key)
     assert not team.leaked(str(caught.value))
-    assert not list((tmp_path / "tmp").iterdir())  # the key's temporary file is gone
+    assert not list(private_tmp.iterdir())  # the key's temporary file is gone
 
 
 def test_an_unreadable_public_key_is_named(team: KeyPair, tmp_path: Path) -> None:

@@ -195,6 +195,7 @@ def test_models_show_prints_the_provenance(
 def test_the_private_key_never_appears_in_output_files_or_argv(
     how: str,
     tmp_path: Path,
+    private_tmp: Path,
     team: KeyPair,
     lepton: Lepton,
     monkeypatch: pytest.MonkeyPatch,
@@ -226,6 +227,6 @@ def test_the_private_key_never_appears_in_output_files_or_argv(
     seen += [out, err]
     for text in seen:
         assert not team.leaked(text)
-    assert not list((tmp_path / "tmp").iterdir())  # the temporary key file is gone
+    assert not list(private_tmp.iterdir())  # the temporary key file is gone
     for path, data in files_under(tmp_path).items():
         assert path == secret_file or not team.leaked(data), f"the key leaked into {path}"
