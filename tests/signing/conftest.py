@@ -12,8 +12,8 @@ import pytest
 
 from lepton_ci.runtime.hashing import sha256_file
 from lepton_ci.signing import PrivateKey, sign
-from tests.registry.conftest import evaluation
-from tests.services import make_tiny_model
+from tests.registry.conftest import evaluation, mlflow_uri, name, postgres_url, registry  # noqa: F401
+from tests.services import make_tiny_model, postgres_server  # noqa: F401
 from tests.store.conftest import Lepton, lepton  # noqa: F401
 
 MODEL = "tiny"
@@ -112,11 +112,11 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp
 
 
-def project(root: Path, registry: Path, signing: str = SIGNING) -> Path:
-    """A checkout whose registry is the shared SQLite file ``registry``, with a trained and
+def project(root: Path, database: Path, signing: str = SIGNING) -> Path:
+    """A checkout whose registry is the shared SQLite file ``database``, with a trained and
     evaluated run directory."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "lepton.yaml").write_text(SPEC.format(registry=registry, signing=signing))
+    (root / "lepton.yaml").write_text(SPEC.format(registry=database, signing=signing))
     run = root / ".lepton" / "run"
     make_tiny_model(run / "train", name=MODEL)
     (run / "evaluate").mkdir(parents=True, exist_ok=True)
@@ -131,8 +131,8 @@ def register(cli: Lepton, root: Path) -> tuple[int, str]:
     return int(json.loads(out)["version"]), err
 
 
-def registry_file(registry: Path, version: int, key: str) -> bytes:
-    with sqlite3.connect(registry) as db:
+def registry_file(database: Path, version: int, key: str) -> bytes:
+    with sqlite3.connect(database) as db:
         row = db.execute(
             "SELECT data FROM files WHERE name = ? AND version = ? AND key = ?",
             (MODEL, version, key),
@@ -141,9 +141,9 @@ def registry_file(registry: Path, version: int, key: str) -> bytes:
     return bytes(row[0])
 
 
-def set_registry_file(registry: Path, version: int, key: str, data: bytes | None) -> None:
+def set_registry_file(database: Path, version: int, key: str, data: bytes | None) -> None:
     """What someone who can write the registry database does: replace or delete a file."""
-    with sqlite3.connect(registry) as db:
+    with sqlite3.connect(database) as db:
         db.execute(
             "DELETE FROM files WHERE name = ? AND version = ? AND key = ?", (MODEL, version, key)
         )

@@ -17,8 +17,8 @@ from lepton_ci.runtime.manifest import PROVENANCE, SIGNATURE
 from lepton_ci.signing import Policy, fingerprint, private_key_from_env
 from lepton_ci.store.local import LocalStore
 from lepton_ci.store.versions import pull
-from tests.registry.conftest import evaluation, mlflow_uri, name, postgres_url, registry  # noqa: F401
-from tests.services import make_tiny_model, postgres_server  # noqa: F401
+from tests.registry.conftest import evaluation
+from tests.services import make_tiny_model
 
 from .conftest import KeyPair, Lepton, private, project, register
 
