@@ -199,6 +199,10 @@ def job_extras(spec: Spec, row: StepRow, env: EnvironmentSpec | None = None) -> 
     mlflow_sink = row.metric_sinks and any(s.type == "mlflow" for s in spec.metrics.sinks)
     if (opens_registry and spec.registry.backend == "mlflow") or mlflow_sink:
         extras.append("mlflow")
+    if spec.registry.signing is not None and (
+        row.step == "register" or (env is not None and env.target in IMAGELESS_TARGETS)
+    ):
+        extras.append("sign")  # register signs, a deploy serving the run directory verifies
     return tuple(dict.fromkeys(extras))
 
 
