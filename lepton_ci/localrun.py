@@ -70,10 +70,8 @@ def select_jobs(
             reason = "not selected (--only)"
         elif not first <= index <= last:
             reason = "outside --from/--until"
-        elif switch := job.disabled(os.environ):
-            reason = f"disabled by {switch}"
-        elif not job.rule.applies(trigger, branch):
-            reason = f"rules: not on {trigger} pipelines of {branch or '?'}"
+        else:
+            reason = pipeline.skip_reason(job, trigger, branch, os.environ)
         out.append((job, reason))
     return out
 

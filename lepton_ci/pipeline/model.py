@@ -285,6 +285,27 @@ class Pipeline:
                 return job
         raise KeyError(name)
 
+    def skip_reason(
+        self, job: Job, trigger: Trigger, ref: str | None, env: Mapping[str, str]
+    ) -> str | None:
+        """Why a pipeline started by ``trigger`` on ``ref`` (branch or tag) with the variables
+        ``env`` skips ``job``, or None: it runs. A kill switch of ``disabled_by`` first, then the
+        job's rule, then a job it needs that does not run (it would have nothing to read)."""
+        if switch := job.disabled(env):
+            return f"disabled by {switch}"
+        if not job.rule.applies(trigger, ref):
+            return f"rules: not on {trigger} pipelines of {ref or '?'}"
+        missing = [n for n in job.needs if self.skip_reason(self.job(n), trigger, ref, env)]
+        if missing:
+            return f"needs {', '.join(missing)}, which does not run"
+        return None
+
+    def jobs_run(
+        self, trigger: Trigger, ref: str | None, env: Mapping[str, str] | None = None
+    ) -> tuple[Job, ...]:
+        """The jobs such a pipeline runs, in order: what every platform must agree on."""
+        return tuple(j for j in self.jobs if self.skip_reason(j, trigger, ref, env or {}) is None)
+
     def command_sequence(self) -> list[tuple[str, Command]]:
         """Every (job, command) in order, setup included: what parity tests compare."""
         return [(job.name, cmd) for job in self.jobs for cmd in self.setup(job) + job.commands]

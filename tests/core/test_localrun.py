@@ -13,6 +13,7 @@ from lepton_ci.errors import StepError
 from lepton_ci.layout import LAYOUT
 from lepton_ci.localrun import raise_for, run_pipeline, select_jobs
 from lepton_ci.pipeline import Pipeline, build_pipeline
+from lepton_ci.pipeline.model import Rule
 from lepton_ci.spec import parse_spec
 
 SPEC = """
@@ -147,6 +148,16 @@ def test_a_disabled_step_takes_the_steps_that_need_it_along(
         "register", "image-build", "image-push", "deploy-staging", "deploy-production"
     }  # fmt: skip
     assert skipped["image-push"] == "disabled by LEPTON_REGISTER_DISABLED"
+
+
+def test_a_job_whose_need_does_not_run_is_skipped_too(pipeline: Pipeline) -> None:
+    """The needs-closure of ``Pipeline.skip_reason``: a job never runs without its inputs."""
+    train = dataclasses.replace(pipeline.job("train"), rule=Rule(tags=None))  # no tag pipelines
+    tagged = dataclasses.replace(pipeline, jobs=(train, *pipeline.jobs[1:]))
+    skipped = {job.name: skip for job, skip in select_jobs(tagged, trigger="tag", branch="v1.0")}
+    assert skipped["train"] == "rules: not on tag pipelines of v1.0"
+    assert skipped["evaluate"] == "needs train, which does not run"
+    assert all(skipped.values())
 
 
 def test_unknown_stage_names_are_errors(pipeline: Pipeline) -> None:

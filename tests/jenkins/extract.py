@@ -102,15 +102,44 @@ def build_env(
     return env | dict(extra or {})
 
 
+def parameter_env(params: Mapping[str, str | bool]) -> dict[str, str]:
+    """A build's parameters as its environment has them: strings, a Boolean as "true"/"false",
+    under the name and its upper case too (BooleanParameterValue.buildEnvironment and
+    StringParameterValue.buildEnvironment, jenkinsci/jenkins core/src/main/java/hudson/model/)."""
+    env: dict[str, str] = {}
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else value
+        env |= {name: text, name.upper(): text}
+    return env
+
+
+def causes(trigger: str, job_kind: str = "multibranch") -> tuple[str, ...]:
+    """The causes a build records (class simple names), as `triggeredBy` matches them.
+
+    The cron trigger's build: hudson.triggers.TimerTrigger$TimerTriggerCause. Any other build
+    of a multibranch project: jenkins.branch.BranchEventCause (an SCM event,
+    jenkinsci/branch-api-plugin); of a plain Pipeline job:
+    hudson.triggers.SCMTrigger$SCMTriggerCause. Which one a real controller records also depends
+    on how the build came (branch indexing: BranchIndexingCause; "Build Now": UserIdCause; a
+    replay adds ReplayCause): pass ``Run.causes`` to say so.
+    """
+    if trigger == "schedule":
+        return ("TimerTriggerCause",)
+    return ("SCMTriggerCause",) if job_kind == "pipeline" else ("BranchEventCause",)
+
+
 @dataclass(frozen=True)
 class Run:
     """One build to simulate: the branch (the tag name for a tag build), what started it,
-    extra variables."""
+    extra variables, the job's parameters (typed: ``params``; strings in ``env``) and the
+    build's causes (None: those of :func:`causes`)."""
 
     branch: str = "main"
     trigger: str = "push"
     env: tuple[tuple[str, str], ...] = ()
     job_kind: str = "multibranch"
+    params: tuple[tuple[str, str | bool], ...] = ()
+    causes: tuple[str, ...] | None = None
 
 
 def evaluate_runs(
@@ -118,7 +147,14 @@ def evaluate_runs(
 ) -> list[Evaluation | JenkinsEvalError]:
     """Evaluate one Jenkinsfile for several builds in ONE JVM (compiled once)."""
     payload = [
-        {"env": build_env(r.branch, r.trigger, dict(r.env), r.job_kind), "trigger": r.trigger}
+        {
+            "env": build_env(
+                r.branch, r.trigger, parameter_env(dict(r.params)) | dict(r.env), r.job_kind
+            ),
+            "trigger": r.trigger,
+            "causes": list(causes(r.trigger, r.job_kind) if r.causes is None else r.causes),
+            "params": dict(r.params),
+        }
         for r in runs
     ]
     with tempfile.TemporaryDirectory(prefix="lepton-jenkins-") as tmp:

@@ -4,8 +4,9 @@ A build receives the job's parameters as environment variables, as strings: an u
 is ``"false"`` (BooleanParameterValue.buildEnvironment, jenkins core), so a kill switch must be on
 only for true/1/yes. A plain Pipeline job has no BRANCH_NAME (only a multibranch project sets it:
 BranchNameContributor.java, jenkinsci/branch-api-plugin) and declarative's ``branch`` condition
-reads nothing else (BranchConditionalScript.groovy, pipeline-model-definition-plugin); the sync
-gives such a job a BRANCH_NAME parameter defaulting to the default branch.
+reads nothing else but GIT_LOCAL_BRANCH, which the git plugin sets only with its "check out to
+matching local branch" extension (BranchConditionalScript.groovy, pipeline-model-definition-plugin);
+the sync gives such a job a BRANCH_NAME parameter defaulting to the default branch.
 """
 
 from __future__ import annotations

@@ -33,7 +33,13 @@ abstract class JenkinsStub extends Script {
 
     String getScm() { 'scm' }
 
-    Map getParams() { [:] }
+    /**
+     * `params`: ParamsVariable (jenkinsci/workflow-cps-plugin,
+     * plugin/src/main/java/org/jenkinsci/plugins/workflow/cps/ParamsVariable.java): an unmodifiable map
+     * of each parameter's typed value (a Boolean parameter's is a Boolean), defaults included. The
+     * same parameters reach `env` as strings (see extract.py's build_env).
+     */
+    Map getParams() { Collections.unmodifiableMap(ctx.params) }
 
     Object getDocker() {
         JenkinsStub self = this
@@ -77,15 +83,28 @@ abstract class JenkinsStub extends Script {
     /** ErrorStep.java (workflow-basic-steps-plugin): an AbortException with the message. */
     void error(Object message) { throw StubFailure.step(message.toString()) }
 
+    /**
+     * `withEnv`, as EnvStep.Execution.start has it (jenkinsci/workflow-basic-steps-plugin,
+     * src/main/java/org/jenkinsci/plugins/workflow/steps/EnvStep.java, at a789b075): each `KEY=value`
+     * is split at the first `=` and applied to the body's environment only
+     * (EnvironmentExpander.constant -> EnvVars.overrideAll, jenkinsci/workflow-step-api and
+     * jenkinsci/jenkins core/src/main/java/hudson/EnvVars.java): `KEY+SUFFIX=value` prepends `value:`
+     * to KEY (PATH+VENV=/v/bin), an empty value removes the variable, values are not expanded.
+     */
     Object withEnv(List<String> pairs, Closure body) {
         Map<String, String> saved = new LinkedHashMap<>(ctx.env.map())
-        pairs.each { String pair ->
+        pairs.each { Object item ->
+            String pair = item.toString()
             int eq = pair.indexOf('=')
             String key = pair.substring(0, eq)
             String value = pair.substring(eq + 1)
-            if (key.startsWith('PATH+')) {
-                String old = ctx.env.map().get('PATH')
-                ctx.env.map().put('PATH', old ? "${value}:${old}".toString() : value)
+            int plus = key.indexOf('+')
+            if (value.isEmpty()) {
+                ctx.env.map().remove(key)
+            } else if (plus > 0) {
+                String real = key.substring(0, plus)
+                String old = ctx.env.map().get(real)
+                ctx.env.map().put(real, old == null ? value : "${value}:${old}".toString())
             } else {
                 ctx.env.map().put(key, value)
             }
@@ -97,12 +116,37 @@ abstract class JenkinsStub extends Script {
         }
     }
 
-    Map usernamePassword(Map args) { [kind: 'username_password'] + args }
+    /** The bindings' constructor arguments (jenkinsci/credentials-binding-plugin, src/main/java/org/
+     * jenkinsci/plugins/credentialsbinding/impl/UsernamePasswordMultiBinding.java, StringBinding.java,
+     * FileBinding.java): all required. */
+    static final Map<String, List<String>> BINDING_KEYS = [
+        username_password: ['credentialsId', 'usernameVariable', 'passwordVariable'],
+        string: ['credentialsId', 'variable'], file: ['credentialsId', 'variable']]
 
-    Map file(Map args) { [kind: 'file'] + args }
+    protected static Map binding(String kind, Map args) {
+        List<String> wanted = BINDING_KEYS[kind]
+        if (args.keySet()*.toString() as Set != wanted as Set) {
+            throw new StubError("stub: ${kind} binding takes exactly ${wanted.join(', ')}, not ${args.keySet().join(', ')}")
+        }
+        return [kind: kind] + args
+    }
 
-    Map string(Map args) { [kind: 'string'] + args }
+    Map usernamePassword(Map args) { binding('username_password', args) }
 
+    Map file(Map args) { binding('file', args) }
+
+    Map string(Map args) { binding('string', args) }
+
+    /**
+     * `withCredentials`, as BindingStep has it (jenkinsci/credentials-binding-plugin,
+     * src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/BindingStep.java): each binding's
+     * variables exist in the body's environment only (an EnvironmentExpander of the body), so after the
+     * block a variable of the same name has its earlier value again, or none. usernamePassword binds
+     * the user and the password, string the secret text, file the path of a temporary copy of the
+     * secret file (WORKSPACE@tmp/secretFiles/UUID/NAME, deleted after the block). The stub knows no
+     * credential store: it binds `<secret ID>` to every variable and cannot tell a missing ID
+     * (upstream: CredentialNotFoundException) from a present one.
+     */
     Object withCredentials(List bindings, Closure body) {
         List<String> saved = ctx.credentials.clone()
         Map<String, String> env = new LinkedHashMap<>(ctx.env.map())
@@ -123,9 +167,30 @@ abstract class JenkinsStub extends Script {
         }
     }
 
+    static final List<String> STASH_KEYS = ['name', 'includes', 'excludes', 'allowEmpty', 'useDefaultExcludes']
+
+    /**
+     * `stash`, as StashStep and StashManager.stash have it (jenkinsci/workflow-basic-steps-plugin,
+     * src/main/java/org/jenkinsci/plugins/workflow/support/steps/stash/StashStep.java; jenkinsci/
+     * workflow-api-plugin, src/main/java/org/jenkinsci/plugins/workflow/flow/StashManager.java): the
+     * workspace files the Ant `includes` take (none given: all) are saved under `name` for the rest of
+     * the build, replacing a stash of the same name; none taken fails the step ("No files included in
+     * stash ‘NAME’") unless `allowEmpty`. The stub's workspace is STUB_FILES.
+     */
     void stash(Map args) {
-        ctx.stashes.add(args.name.toString())
+        args.keySet().each { Object k ->
+            if (!(k.toString() in STASH_KEYS)) {
+                throw new StubError("stub: unknown stash argument '${k}'; allowed: ${STASH_KEYS.join(', ')}")
+            }
+        }
+        if (args.excludes) {
+            throw new StubError('stub: stash excludes are not emulated')
+        }
         ctx.record(kind: 'stash', name: args.name, includes: args.includes)
+        if (!(args.allowEmpty as boolean) && !StubMatch.includesAny(args.includes, workspaceFiles())) {
+            throw StubFailure.step("No files included in stash ‘${args.name}’")
+        }
+        ctx.stashes.add(args.name.toString())
     }
 
     /**
@@ -739,6 +804,13 @@ abstract class JenkinsStub extends Script {
         return c.call()
     }
 
+    /**
+     * A `when` condition, as the ConditionalScript of each (jenkinsci/pipeline-model-definition-plugin,
+     * pipeline-model-definition/src/main/resources/org/jenkinsci/plugins/pipeline/modeldefinition/when/impl/,
+     * at 42c9dc3e) evaluates it. The conditions listed in `when` must all hold (AllOfConditionalScript:
+     * `every`); `anyOf` needs one (`any`), `not` negates its one child; `beforeAgent`, `beforeInput`
+     * and `beforeOptions` are no conditions but say when `when` is evaluated (runStage).
+     */
     protected boolean condition(DeclNode n) {
         switch (n.name) {
             case 'when':
@@ -749,69 +821,104 @@ abstract class JenkinsStub extends Script {
             case 'not':
                 return !condition(n.children[0])
             case 'branch':
-                // BranchConditionalScript.groovy (pipeline-model-definition-plugin): env.BRANCH_NAME
-                // only, which a plain Pipeline job does not have (nothing matches there)
-                return glob(n.arg().toString(), ctx.env.map().get('BRANCH_NAME'))
+                return branchMatches(n)
             case 'changeRequest':
-                // ChangeRequestConditional.matches: the build's environment has CHANGE_ID
+                // ChangeRequestConditional.matches: a build whose environment has CHANGE_ID (a
+                // multibranch change-request build); its filters (id:, target:, ...) are not emulated
+                if (n.args.any { it instanceof Map ? !(it as Map).isEmpty() : true }) {
+                    throw new StubError('stub: changeRequest filters are not emulated')
+                }
                 return ctx.env.map().get('CHANGE_ID') != null
             case 'triggeredBy':
-                return n.arg().toString() == 'TimerTrigger' && ctx.trigger == 'schedule'
+                return causedBy(n)
             case 'buildingTag':
-                return ctx.env.map().get('TAG_NAME') != null
             case 'tag':
                 return tagMatches(n)
             case 'environment':
-                Map a = n.arg() as Map
-                return ctx.env.map().get(a.name.toString()) == a.value.toString()
+                return environmentMatches(n.arg() as Map)
             case 'expression':
+                // ExpressionConditionalScript: the closure's Groovy truth (`retVal ? true : false`):
+                // the string 'false' is true, an empty string or null false
                 return runBody(n) as boolean
             default:
                 throw new StubError("stub: unsupported when condition '${n.name}'")
         }
     }
 
+    /** A condition's `[pattern: ..., comparator: ...]`, from `tag 'v*'` or named arguments. */
+    protected static Map patternArgs(DeclNode n) {
+        Object arg = n.arg()
+        return arg instanceof Map ? arg as Map : [pattern: arg]
+    }
+
     /**
-     * `tag 'v*'` or `tag pattern: '...', comparator: 'GLOB'|'REGEXP'|'EQUALS'`, as Jenkins'
-     * TagCondition: false outside tag builds; GLOB is Ant's (case-insensitive, `*` stops at `/`),
-     * REGEXP is String.matches (the whole name), EQUALS is exact.
+     * BranchConditionalScript: env.BRANCH_NAME, else env.GIT_LOCAL_BRANCH (which the git plugin sets
+     * only with its "check out to matching local branch" option; a plain Pipeline job has neither by
+     * default: nothing matches there). BranchConditional.branchMatches: no branch and no pattern
+     * match, either alone does not; else the comparator, GLOB by default: Ant-style and
+     * case-insensitive (StubMatch), so `branch 'main'` also matches a branch named MAIN.
+     */
+    protected boolean branchMatches(DeclNode n) {
+        Map args = patternArgs(n)
+        String pattern = args.pattern?.toString()
+        String name = ctx.env.map().get('BRANCH_NAME') ?: ctx.env.map().get('GIT_LOCAL_BRANCH')
+        if (!name || !pattern) {
+            return !name && !pattern
+        }
+        return StubMatch.compare(StubMatch.comparator(args.comparator, 'GLOB'), pattern, name)
+    }
+
+    /**
+     * TagConditionalScript and TagConditional.tagMatches: false unless env.TAG_NAME is set (a tag
+     * build); true for any tag without a pattern (`buildingTag()` is `tag` without one:
+     * BuildingTagConditional); else the comparator, GLOB by default (Ant-style, case-insensitive).
      */
     protected boolean tagMatches(DeclNode n) {
         String tag = ctx.env.map().get('TAG_NAME')
-        Object arg = n.arg()
-        Map args = arg instanceof Map ? arg as Map : [pattern: arg]
+        Map args = n.name == 'buildingTag' ? [:] : patternArgs(n)
         String pattern = args.pattern?.toString()
-        String comparator = (args.comparator ?: 'GLOB').toString()
-        if (tag == null) {
+        if (!tag) {
             return false
         }
         if (!pattern) {
             return true
         }
-        switch (comparator) {
-            case 'GLOB':
-                String regex = pattern.collect { String ch ->
-                    ch == '*' ? '[^/]*' : ch == '?' ? '[^/]' : java.util.regex.Pattern.quote(ch)
-                }.join('')
-                return java.util.regex.Pattern.compile(regex, java.util.regex.Pattern.CASE_INSENSITIVE)
-                    .matcher(tag).matches()
-            case 'REGEXP':
-                return tag.matches(pattern)
-            case 'EQUALS':
-                return tag == pattern
-            default:
-                throw new StubError("stub: unknown tag comparator '${comparator}'")
-        }
+        return StubMatch.compare(StubMatch.comparator(args.comparator, 'GLOB'), pattern, tag)
     }
 
-    protected static boolean glob(String pattern, String value) {
-        if (value == null) {
-            return false
+    /**
+     * EnvironmentConditional.environmentMatches: `environment name: N, value: V` holds when env.N
+     * equals V (`ignoreCase: true`: in any case); an unset or empty N matches only an empty V.
+     */
+    protected boolean environmentMatches(Map args) {
+        String actual = ctx.env.map().get(args.name.toString())
+        String value = args.value?.toString()
+        if (!actual) {
+            return !value
         }
-        String regex = pattern.collect { String ch ->
-            ch == '*' ? '.*' : ch == '?' ? '.' : java.util.regex.Pattern.quote(ch)
-        }.join('')
-        return value ==~ regex
+        return args.ignoreCase ? actual.equalsIgnoreCase(value) : actual == value
+    }
+
+    /**
+     * TriggeredByConditionalScript -> Utils.isRunCausedBy/shouldRunBeAllowed
+     * (pipeline-model-definition/src/main/groovy/org/jenkinsci/plugins/pipeline/modeldefinition/Utils.groovy):
+     * true when one of the build's causes has a class whose simple name matches
+     * `(?i)\.*CAUSE.*`: it starts with CAUSE in any case ('TimerTrigger' matches
+     * hudson.triggers.TimerTrigger$TimerTriggerCause, 'timer' does too, 'Trigger' does not);
+     * `triggeredBy cause: 'UserIdCause', detail: 'alice'` also needs that user. The stub's causes are
+     * the run's (extract.py's causes(): the controller decides which a real build gets).
+     */
+    protected boolean causedBy(DeclNode n) {
+        Object arg = n.arg()
+        Map args = arg instanceof Map ? arg as Map : [cause: arg]
+        String cause = args.cause.toString()
+        return ctx.causes.any { String c ->
+            String simple = c.split(':')[0]
+            if (simple == 'UserIdCause' && cause == 'UserIdCause') {
+                return args.detail == null || c == "UserIdCause:${args.detail}".toString()
+            }
+            return simple.matches("(?i)\\.*${cause}.*")
+        }
     }
 
     def propertyMissing(String name) {

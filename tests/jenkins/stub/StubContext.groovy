@@ -9,6 +9,10 @@ class StubContext {
     File libDir
     GroovyShell shell
     String trigger = 'push'
+    /** The build's causes, by class simple name (`UserIdCause:alice` for a user's), as triggeredBy reads them. */
+    List<String> causes = []
+    /** The build's parameters with their typed values (`params`). */
+    Map<String, Object> params = [:]
     String stage
     List<String> credentials = []
     Map<String, Script> vars = [:]

@@ -1,4 +1,9 @@
-/** `env`: a map of variables; an unknown variable reads as null, like in Jenkins. */
+/**
+ * `env`, as EnvActionImpl has it (jenkinsci/workflow-cps-plugin,
+ * plugin/src/main/java/org/jenkinsci/plugins/workflow/cps/EnvActionImpl.java): reading a variable
+ * gives its String value, or null when it is not set; assigning stores `String.valueOf(value)`, so
+ * `env.X = 5` reads back "5" and `env.X = null` the string "null" (nothing is ever removed).
+ */
 class StubEnv extends GroovyObjectSupport {
     private Map<String, String> values = [:]
 
@@ -8,7 +13,7 @@ class StubEnv extends GroovyObjectSupport {
 
     Object getProperty(String name) { values.get(name) }
 
-    void setProperty(String name, Object value) { values.put(name, value == null ? null : value.toString()) }
+    void setProperty(String name, Object value) { values.put(name, value == null ? 'null' : value.toString()) }
 
     Object getAt(String name) { values.get(name) }
 }

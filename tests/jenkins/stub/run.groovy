@@ -1,7 +1,8 @@
 /*
  * Evaluate a Jenkinsfile with the stub DSL, once per requested run, and write what each recorded.
  * Usage: run JENKINSFILE OUT_JSON LIBRARY_DIR|'' RUNS_JSON
- * RUNS_JSON: a file holding [{"env": {...}, "trigger": "push"|"merge_request"|"schedule"|"tag"}, ...]
+ * RUNS_JSON: a file holding [{"env": {...}, "trigger": "push"|"merge_request"|"schedule"|"tag",
+ *            "causes": [simple class names], "params": {name: typed value}}, ...]
  * OUT_JSON:  [{"events": [...], "error": null|"message"}, ...] in the same order.
  */
 import groovy.json.JsonOutput
@@ -24,7 +25,8 @@ Class compiled = shell.parse(new File(jenkinsfile).getText('UTF-8'), 'Jenkinsfil
 
 List results = []
 for (Map run in runs) {
-    StubContext ctx = new StubContext(libDir: libDir ? new File(libDir) : null, trigger: run.trigger, shell: shell)
+    StubContext ctx = new StubContext(libDir: libDir ? new File(libDir) : null, trigger: run.trigger, shell: shell,
+        causes: (run.causes ?: []) as List<String>, params: (run.params ?: [:]) as Map)
     (run.env as Map).each { k, v -> ctx.env.map().put(k.toString(), v?.toString()) }
     StubContext.current = ctx
     Map result = [events: ctx.events, error: null]
