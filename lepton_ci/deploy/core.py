@@ -130,6 +130,32 @@ def _check_signature(
             atomic_write_bytes(path, data)
 
 
+def check_image_version(registry: Registry, found: ModelVersion, policy: Policy) -> None:
+    """An image deploy has no model files here: the version's signature must be the team key's
+    over the files the registry records for it (``artifacts.json``), which the image was built
+    from and verified against."""
+    from lepton_ci.runtime.manifest import SIGNATURE
+    from lepton_ci.signing import SignatureRefused, unsigned, verify_digests
+    from lepton_ci.store.versions import NoStoredFiles, file_record
+
+    what = f"{found.name} version {found.version}"
+    bundle = registry.read_file(found.name, found.version, SIGNATURE)
+    if policy.public_key is None or bundle is None:
+        info(f"{what}: {unsigned(policy, what, bundle is not None)}", step="deploy")
+        return
+    try:
+        record = file_record(registry, found)
+    except NoStoredFiles:
+        raise SignatureRefused(
+            f"refusing {what}: its signature cannot be checked, the registry records no files "
+            "for it (registered without the artifact store)",
+            hint="register the run again with `lepton-ci models register`",
+        ) from None
+    digests = {rel: e["sha256"] for rel, e in record.items()}
+    signer = verify_digests(bundle, policy, digests, what)
+    info(f"{what}: signature verified over its recorded files: key {signer}", step="deploy")
+
+
 def _signing(spec: Spec, root: Path) -> Policy:
     from lepton_ci.signing import policy_from_spec
 
@@ -179,6 +205,7 @@ def _release_from_run_dir(
             f"{image_env} is missing: no pushed image to deploy",
             hint="run `lepton-ci image push` first (or fetch the image-push job's artifacts)",
         )
+    check_image_version(registry, registered, _signing(spec, root))
     image = read_dotenv(image_env)
     digest = image.get("LEPTON_IMAGE_DIGEST") or None
     if registered.image_digest and digest != registered.image_digest:
@@ -244,6 +271,7 @@ def release_of(
             f"version {found.version} of {name} has no image in the registry",
             hint="build and push it with `lepton-ci image build` / `lepton-ci image push`",
         )
+    check_image_version(registry, found, _signing(spec, root))
     return Release(name, found.version, pinned(found.image, found.image_digest), found.image_digest)
 
 

@@ -299,19 +299,71 @@ def _differences(model_dir: Path, bundle: bytes) -> str:
     return "; ".join(notes) or "its files differ from the signed ones"
 
 
-def verify(model_dir: Path, bundle: bytes, policy: Policy) -> str:
-    """Check ``bundle`` signs exactly the files of ``model_dir`` with the policy's key; return
-    the key's fingerprint. :class:`SignatureRefused` names the key or the files that differ."""
-    model_dir = Path(model_dir)
+def _public_key_for(bundle: bytes, policy: Policy, what: str) -> tuple[bytes, str]:
+    """The policy's key (PEM, fingerprint); refuse a bundle that names another signer."""
     public_pem, expected = read_public_key(policy)
     claimed = bundle_key_hint(bundle)
     if claimed is not None and claimed != expected:
         raise SignatureRefused(
-            f"refusing {model_dir}: its signature was made by key {claimed}, not by the key "
+            f"refusing {what}: its signature was made by key {claimed}, not by the key "
             f"{policy.public_key} ({policy.source}) names ({expected})",
             hint="the model was signed by another key: re-register it with the team's signing "
             "key, or, if the key was rotated, configure the new public key",
         )
+    return public_pem, expected
+
+
+def verify_digests(bundle: bytes, policy: Policy, digests: Mapping[str, str], what: str) -> str:
+    """Without the files (an image deploy): the bundle is signed by the policy's key and lists
+    exactly ``digests`` (``{path: sha256 hex}``, the version's file record); return the key's
+    fingerprint. The DSSE envelope is checked as model-signing checks it (PAE, ECDSA)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public_pem, expected = _public_key_for(bundle, policy, what)
+    try:
+        envelope = json.loads(bundle)["dsseEnvelope"]
+        payload = base64.b64decode(envelope["payload"])
+        kind = str(envelope["payloadType"]).encode()
+        signature = base64.b64decode(envelope["signatures"][0]["sig"])
+        signed = _signed_files(bundle)
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise SignatureRefused(
+            f"refusing {what}: {SIGNATURE} is not a readable signature bundle",
+            hint="re-register the version to sign it again",
+        ) from None
+    key = serialization.load_pem_public_key(public_pem)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    algorithm = {256: hashes.SHA256(), 384: hashes.SHA384()}.get(key.curve.key_size)
+    pae = b"DSSEv1 %d %s %d " % (len(kind), kind, len(payload)) + payload
+    try:
+        key.verify(signature, pae, ec.ECDSA(algorithm or hashes.SHA512()))
+    except InvalidSignature:
+        raise SignatureRefused(
+            f"refusing {what}: its signature does not verify with key {expected} "
+            f"({policy.public_key}): forged, or made by another key",
+            hint="re-register the model with the team's signing key",
+        ) from None
+    common = sorted(set(signed) & set(digests))
+    notes = [f"{r!r} differs from the signed digest" for r in common if signed[r] != digests[r]]
+    notes += [f"{r!r} is not in the signature" for r in sorted(set(digests) - set(signed))]
+    notes += [f"signed file {r!r} is missing" for r in sorted(set(signed) - set(digests))]
+    if notes:
+        raise SignatureRefused(
+            f"refusing {what}: its files are not the ones key {expected} signed: "
+            + "; ".join(notes),
+            hint="the version's file record was rewritten after it was signed at register; "
+            "re-register the run, and find out who can write the registry",
+        )
+    return expected
+
+
+def verify(model_dir: Path, bundle: bytes, policy: Policy) -> str:
+    """Check ``bundle`` signs exactly the files of ``model_dir`` with the policy's key; return
+    the key's fingerprint. :class:`SignatureRefused` names the key or the files that differ."""
+    model_dir = Path(model_dir)
+    public_pem, expected = _public_key_for(bundle, policy, str(model_dir))
     model_signing = _model_signing()
     from cryptography.exceptions import InvalidSignature
 
@@ -364,26 +416,32 @@ def check(model_dir: Path, policy: Policy, bundle: bytes | None = None) -> str:
     path = model_dir / SIGNATURE
     if bundle is None and path.is_file():
         bundle = path.read_bytes()
+    if policy.public_key is None or bundle is None:
+        return unsigned(policy, str(model_dir), bundle is not None)
+    return f"signature verified: signed by key {verify(model_dir, bundle, policy)}"
+
+
+def unsigned(policy: Policy, what: str, present: bool = False) -> str:
+    """What a check without a signature to verify says; :class:`MissingSignature` when the
+    policy requires one (``present``: a signature is there, but no key to check it with)."""
     if policy.public_key is None:
-        present = " (a signature is present, but not checked)" if bundle is not None else ""
+        seen = " (a signature is present, but not checked)" if present else ""
         return (
             "unsigned: no public key configured (registry.signing), the files are checked "
-            f"against their sha256 manifest only{present}"
+            f"against their sha256 manifest only{seen}"
         )
-    if bundle is None:
-        if policy.required:
-            raise MissingSignature(
-                f"refusing {model_dir}: it has no signature ({SIGNATURE}), and "
-                f"{_requirer(policy)} requires one",
-                hint="register it again with the signing key in the environment "
-                f"({KEY_VAR} / {KEY_FILE_VAR}); an older unsigned version can be allowed with "
-                "registry.signing.required: false",
-            )
-        return (
-            f"unsigned: no {SIGNATURE} (registry.signing.required is false), the files are "
-            "checked against their sha256 manifest only"
+    if policy.required:
+        raise MissingSignature(
+            f"refusing {what}: it has no signature ({SIGNATURE}), and "
+            f"{_requirer(policy)} requires one",
+            hint="register it again with the signing key in the environment "
+            f"({KEY_VAR} / {KEY_FILE_VAR}); an older unsigned version can be allowed with "
+            "registry.signing.required: false",
         )
-    return f"signature verified: signed by key {verify(model_dir, bundle, policy)}"
+    return (
+        f"unsigned: no {SIGNATURE} (registry.signing.required is false), the files are "
+        "checked against their sha256 manifest only"
+    )
 
 
 def _requirer(policy: Policy) -> str:

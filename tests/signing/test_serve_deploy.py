@@ -207,3 +207,82 @@ def test_deploy_hands_the_verified_signature_to_the_served_directory(deployable:
         )
     assert release.model_dir is not None
     assert (release.model_dir / SIGNATURE).is_file()  # so the serve process verifies it too
+
+
+IMAGE_ENVIRONMENTS = """\
+deploy:
+  environments:
+    - {name: prod, target: docker}
+"""
+
+
+@pytest.fixture
+def image_project(tmp_path: Path, team: KeyPair) -> Path:
+    """Version 1 registered, signed and stored; its image pushed (image/image.env)."""
+    from lepton_ci.store import open_store
+
+    root = project(tmp_path / "repo", tmp_path / "shared" / "registry.db")
+    with (root / "lepton.yaml").open("a") as spec:
+        spec.write(IMAGE_ENVIRONMENTS)
+    spec = load_spec(root / "lepton.yaml")
+    store = open_store(spec, root)
+    with open_registry(spec, root) as reg:
+        register_run(
+            reg,
+            root / ".lepton" / "run",
+            model="tiny",
+            store=store,
+            key=private(team),
+            policy=policy_from_spec(spec, root),
+        )
+    image = root / ".lepton" / "run" / "image" / "image.env"
+    image.parent.mkdir(parents=True)
+    image.write_text("LEPTON_IMAGE=registry:5000/tiny:1\nLEPTON_IMAGE_DIGEST=sha256:" + "a" * 64)
+    return root
+
+
+def image_release(root: Path) -> object:
+    from lepton_ci.deploy.core import _release_from_run_dir, environment
+
+    spec = load_spec(root / "lepton.yaml")
+    with open_registry(spec, root) as reg:
+        env = environment(spec, "prod")
+        return _release_from_run_dir(spec, env, root / ".lepton" / "run", reg, root)
+
+
+def test_an_image_deploy_checks_the_signature_over_the_version_s_recorded_files(
+    image_project: Path,
+) -> None:
+    assert image_release(image_project) is not None
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("rewritten record", "'labels.json' differs from the signed digest"),
+        ("no signature", "it has no signature (model.sig)"),
+        ("another key", "its signature was made by key"),
+        ("forged", "its signature does not verify with key"),
+    ],
+)
+def test_an_image_deploy_refuses_before_touching_the_image(
+    damage: str, words: str, image_project: Path, team: KeyPair, other: KeyPair
+) -> None:
+    from .conftest import registry_file
+
+    database = image_project.parent / "shared" / "registry.db"
+    if damage == "rewritten record":  # the backdoored labels.json's digest in artifacts.json
+        record = json.loads(registry_file(database, 1, "artifacts.json"))
+        record["files"]["labels.json"]["sha256"] = "b" * 64
+        set_registry_file(database, 1, "artifacts.json", json.dumps(record).encode())
+    elif damage == "no signature":
+        set_registry_file(database, 1, SIGNATURE, None)
+    else:  # another key's signature, naming that key or (forged) the team's
+        bundle = json.loads(signature_by(other, image_project / ".lepton" / "run" / "train"))
+        if damage == "forged":
+            hint = fingerprint(team.public.read_bytes()).removeprefix("sha256:")
+            bundle["verificationMaterial"]["publicKey"]["hint"] = hint
+        set_registry_file(database, 1, SIGNATURE, json.dumps(bundle).encode())
+    with pytest.raises(SignatureRefused) as refused:
+        image_release(image_project)
+    assert words in str(refused.value)
