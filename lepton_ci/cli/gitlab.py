@@ -168,10 +168,10 @@ def report(
 ) -> None:
     """Post (or update) the merge request's one note with metrics, gates and champion diff."""
     from lepton_ci.adapters.gitlab import GitLabServer, project_from_env, upsert_note
+    from lepton_ci.adapters.publish import champion_metrics, note_context
     from lepton_ci.errors import LeptonError
     from lepton_ci.layout import RunLayout
     from lepton_ci.platforms.gitlab_report import load_metrics, render_report, report_marker
-    from lepton_ci.adapters.publish import champion_metrics, note_context
 
     layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
     metrics = load_metrics(Path(str(layout.metrics_json)))
