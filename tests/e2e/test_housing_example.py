@@ -58,3 +58,13 @@ def test_the_regression_example_runs_the_whole_pipeline(
         assert version is not None and version.version == 1
         assert "champion" in version.aliases
         assert version.metrics["r2"] >= 0.9
+
+
+def test_the_committed_files_are_what_render_writes_today(
+    tmp_path: Path, lepton_env: dict[str, str]
+) -> None:
+    """The example's generated files follow the templates (a template change re-renders it)."""
+    root = tmp_path / "housing"
+    shutil.copytree(HOUSING, root, ignore=shutil.ignore_patterns(".lepton", "__pycache__"))
+    check = lepton(root, "render", "--check", env=lepton_env)
+    assert check.returncode == 0, check.stdout + check.stderr
