@@ -92,8 +92,8 @@ def show(
     version: str, spec_path: str, registry_location: str | None, model: str | None, fmt: str
 ) -> None:
     """Show one version: a number, an alias (champion) or 'latest'."""
+    from lepton_ci.registration import resolve
     from lepton_ci.registry.report import version_details
-    from lepton_ci.registry.steps import resolve
     from lepton_ci.runtime.manifest import PROVENANCE, SIGNATURE
     from lepton_ci.signing import bundle_key_hint
     from lepton_ci.signing.provenance import summary
@@ -127,7 +127,7 @@ def register(
     The model files go into the artifact store (registry.artifacts), each distinct file once.
     """
     from lepton_ci.console import info
-    from lepton_ci.registry.steps import register_run
+    from lepton_ci.registration import register_run
     from lepton_ci.signing import private_key_from_env
 
     registry, name = _open(spec_path, registry_location, model)
@@ -187,7 +187,7 @@ def pull(
     appears. Default DIRECTORY: MODEL-vN.
     """
     from lepton_ci.console import info
-    from lepton_ci.registry.steps import resolve
+    from lepton_ci.registration import resolve
     from lepton_ci.store.versions import pull as fetch
 
     registry, name = _open(spec_path, registry_location, model)
@@ -224,8 +224,8 @@ def promote(
     fmt: str,
 ) -> None:
     """Point ALIAS at VERSION (default: the version in register/model.env)."""
+    from lepton_ci import registration as steps
     from lepton_ci.console import info
-    from lepton_ci.registry import steps
 
     registry, name = _open(spec_path, registry_location, model)
     with registry:

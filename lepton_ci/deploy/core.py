@@ -419,7 +419,7 @@ def deploy(
     if ref is None:
         release = _release_from_run_dir(spec, env, Path(run_dir), reg, Path(root))
     else:
-        from lepton_ci.registry.steps import resolve
+        from lepton_ci.registration import resolve
 
         found = resolve(reg, spec.model_name, ref)
         release = release_of(spec, env, reg, found, Path(root), store)

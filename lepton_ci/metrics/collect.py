@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton_ci.dotenv import read_dotenv
-from lepton_ci.registry.steps import layout_for
+from lepton_ci.registration import layout_for
 
 
 @dataclass

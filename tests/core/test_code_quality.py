@@ -1,4 +1,5 @@
-"""The package stays typed (mypy --strict, pydantic plugin) and lint-clean (ruff)."""
+"""The package stays typed (mypy --strict, pydantic plugin), lint-clean (ruff) and layered
+(import-linter)."""
 
 from __future__ import annotations
 
@@ -34,5 +35,19 @@ def test_ruff_finds_nothing() -> None:
 def test_mypy_strict_passes_on_the_package() -> None:
     out = subprocess.run(
         [tool("mypy"), "lepton_ci"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout[-5000:]
+
+
+def test_the_layer_contracts_hold() -> None:
+    """.importlinter: no cycles between the top-level packages, a generator that needs no
+    runtime or heavy library, leaf modules that import nothing of ours, pure platform renderers
+    (imports inside functions count)."""
+    out = subprocess.run(
+        [tool("lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout[-5000:]

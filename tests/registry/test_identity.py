@@ -14,9 +14,9 @@ import pytest
 
 from lepton_ci.errors import ExitCode
 from lepton_ci.identity import identity_digest
+from lepton_ci.registration import register_run
 from lepton_ci.registry import UnservedLocation, open_registry
 from lepton_ci.registry.sql import SqlRegistry
-from lepton_ci.registry.steps import register_run
 from lepton_ci.spec.loader import parse_spec
 
 from .conftest import SPEC, RunDir, evaluation, manifest

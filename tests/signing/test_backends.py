@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lepton_ci.registration import register_run
 from lepton_ci.registry import Registry
-from lepton_ci.registry.steps import register_run
 from lepton_ci.runtime.manifest import PROVENANCE, SIGNATURE
 from lepton_ci.signing import Policy, fingerprint, private_key_from_env
 from lepton_ci.store.local import LocalStore

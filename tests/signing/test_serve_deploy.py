@@ -16,8 +16,8 @@ import pytest
 from lepton_ci.deploy.core import deploy
 from lepton_ci.deploy.local import terminate
 from lepton_ci.netutil import free_port
+from lepton_ci.registration import register_run
 from lepton_ci.registry import open_registry
-from lepton_ci.registry.steps import register_run
 from lepton_ci.runtime.manifest import SIGNATURE
 from lepton_ci.signing import (
     MissingSignature,

@@ -127,8 +127,8 @@ def test_pull_refuses_a_non_empty_directory(lepton: Lepton, store: Store, tmp_pa
 def test_an_mlflow_registry_keeps_the_files_on_mlflow_too(
     tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lepton_ci.registration import register_run
     from lepton_ci.registry import open_registry
-    from lepton_ci.registry.steps import register_run
     from lepton_ci.spec.loader import parse_spec
     from lepton_ci.store import open_store
     from lepton_ci.store.versions import pull
@@ -164,8 +164,8 @@ def test_on_an_mlflow_server_another_job_pulls_what_one_registered(
 ) -> None:
     """Two CI jobs share nothing but the tracking URI: the files go through the server's
     proxied artifact storage, and what did not change is not stored again."""
+    from lepton_ci.registration import register_run
     from lepton_ci.registry import open_registry
-    from lepton_ci.registry.steps import register_run
     from lepton_ci.spec.loader import parse_spec
     from lepton_ci.store import open_store
     from lepton_ci.store.versions import pull

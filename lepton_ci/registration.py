@@ -4,6 +4,9 @@
 but only when the evaluation exists and passed its gates; it then hands the version to later
 jobs in ``register/model.env``. ``promote`` moves an alias, champion only through passed gates
 or a forced, logged override.
+
+A module above the registry, the artifact store, signing and the run's manifest, which it
+brings together (so none of those imports another's steps: `.importlinter`).
 """
 
 from __future__ import annotations
