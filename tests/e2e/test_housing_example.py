@@ -7,6 +7,7 @@ registered as version 1, deployed to both (local) environments and promoted to c
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def test_the_regression_example_runs_the_whole_pipeline(
         assert version is not None and version.version == 1
         assert "champion" in version.aliases
         assert version.metrics["r2"] >= 0.9
+    for environment in ("staging", "production"):
+        record = json.loads((root / ".lepton/run/deploy" / f"{environment}.json").read_text())
+        assert record["details"]["smoke_tested"] is True, "train.py writes input_example.json"
 
 
 def test_the_committed_files_are_what_render_writes_today(

@@ -1,5 +1,6 @@
 """Command-style training (`train.command` in lepton.yaml): reads LEPTON_* variables,
-writes a TorchScript `model.pt` into $LEPTON_OUTPUT_DIR."""
+writes a TorchScript `model.pt` and `input_example.json` (one request for the deploy's smoke
+test) into $LEPTON_OUTPUT_DIR."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def main() -> None:
     model.eval()
     out = Path(os.environ["LEPTON_OUTPUT_DIR"])
     torch.jit.save(torch.jit.script(model), str(out / "model.pt"))
+    # one known-good request: the deploy's smoke test sends it before a version takes traffic
+    (out / "input_example.json").write_text(json.dumps({"inputs": [x[0].tolist()]}))
     with torch.no_grad():
         mse = float(np.mean((model(xt).numpy() - y) ** 2))
     print(f"train mse {mse:.4f} after {epochs} epochs")
