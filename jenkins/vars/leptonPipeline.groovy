@@ -19,6 +19,9 @@ void call(Map config = [:]) {
     Map cfg = LeptonConfig.resolve(this, 'leptonPipeline', config)
     Map<String, String> layout = LeptonLayout.load(this)
     String cronSpec = cfg.cron ? "TZ=${cfg.timezone}\n${cfg.cron}" : ''
+    // the stashes taken so far in this build: what a stage takes only where its stage ran
+    // (LeptonStages.unstashAfter: the report's register hand-off) is unstashed only when here
+    Set<String> stashed = [] as Set
 
     pipeline {
         agent none
@@ -42,7 +45,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'train', 'train', null) {
+                        onAgent(cfg, layout, stashed, 'train', 'train', null) {
                             leptonTrain(common(cfg, 'train', true))
                         }
                     }
@@ -56,7 +59,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'evaluate', 'evaluate', null) {
+                        onAgent(cfg, layout, stashed, 'evaluate', 'evaluate', null) {
                             leptonEvaluate(common(cfg, 'evaluate', true) + [junit: layout.junit])
                         }
                     }
@@ -76,7 +79,7 @@ void call(Map config = [:]) {
                 steps {
                     script {
                         inLock(cfg.registerResource as String) {
-                            onAgent(cfg, layout, 'register', 'register', null) {
+                            onAgent(cfg, layout, stashed, 'register', 'register', null) {
                                 leptonRegister(common(cfg, 'register', false) + [promote: cfg.promoteOnRegister as boolean])
                             }
                         }
@@ -96,7 +99,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'image-build', 'image-build', null) {
+                        onAgent(cfg, layout, stashed, 'image-build', 'image-build', null) {
                             leptonImageBuild(common(cfg, 'image-build', false) + [registryCredentials: cfg.credentials.registry])
                         }
                     }
@@ -115,7 +118,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'image-push', 'image-push', null) {
+                        onAgent(cfg, layout, stashed, 'image-push', 'image-push', null) {
                             leptonImagePush(common(cfg, 'image-push', false) + [registryCredentials: cfg.credentials.registry])
                         }
                     }
@@ -139,7 +142,7 @@ void call(Map config = [:]) {
                         List<Map> ordinals = LeptonStages.milestones(cfg.environments as List)
                         for (int i = 0; i < cfg.environments.size(); i++) {
                             Map environment = cfg.environments[i] as Map
-                            deployTo(cfg, layout, environment, previous, ordinals[i])
+                            deployTo(cfg, layout, stashed, environment, previous, ordinals[i])
                             previous = 'deploy-' + environment.name
                         }
                     }
@@ -153,7 +156,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'metrics-push', 'metrics-push', null) {
+                        onAgent(cfg, layout, stashed, 'metrics-push', 'metrics-push', null) {
                             leptonMetricsPush(common(cfg, 'metrics-push', false) + [pushgatewayCredentials: cfg.credentials.pushgateway])
                         }
                     }
@@ -167,7 +170,7 @@ void call(Map config = [:]) {
                 }
                 steps {
                     script {
-                        onAgent(cfg, layout, 'report', 'report', null) {
+                        onAgent(cfg, layout, stashed, 'report', 'report', null) {
                             leptonReport(common(cfg, 'report', false))
                         }
                     }
@@ -200,7 +203,8 @@ Map common(Map cfg, String job, boolean userCode) {
  * passing an explicit ordinal twice aborts the build (MilestoneStepExecution.getNextOrdinal,
  * jenkinsci/pipeline-milestone-step-plugin). `ordinals`: [approved:, deploy:] (LeptonStages.milestones).
  */
-void deployTo(Map cfg, Map<String, String> layout, Map environment, String previous, Map ordinals) {
+void deployTo(Map cfg, Map<String, String> layout, Set<String> stashed, Map environment, String previous,
+              Map ordinals) {
     String job = 'deploy-' + environment.name
     if (currentBuild.currentResult != 'SUCCESS') {
         return  // an earlier deployment failed: later environments keep their version
@@ -221,7 +225,7 @@ void deployTo(Map cfg, Map<String, String> layout, Map environment, String previ
         }
         inLock(environment.resource as String ?: 'lepton-deploy-' + environment.name) {
             milestone(ordinal: ordinals.deploy as int, label: 'Deploy ' + environment.name)
-            onAgent(cfg, layout, job, 'deploy', previous) {
+            onAgent(cfg, layout, stashed, job, 'deploy', previous) {
                 leptonDeploy(common(cfg, job, environment.target == 'local') + [
                     env: environment.name,
                     target: environment.target ?: 'docker',
@@ -246,9 +250,10 @@ void inLock(String resource, Closure body) {
 }
 
 /**
- * Run `body` for `job` on the stage's agent: check out, unstash what the job needs, run with the
+ * Run `body` for `job` on the stage's agent: check out, unstash what the job needs and, of what it
+ * takes only where its stage ran (LeptonStages.unstashAfter), what `stashed` holds; run with the
  * pipeline's variables (inside the stage's container image if any), then stash and archive what
- * it hands on, even when it failed. A failing step (`sh`, `error`: hudson.AbortException) marks
+ * it hands on, even when it failed, and add that stash to `stashed` (the build's record). A failing step (`sh`, `error`: hudson.AbortException) marks
  * stage and build FAILURE and lets the build go on to the stages that run regardless (the metrics
  * push). Anything else propagates: a lost agent (FlowInterruptedException with RemovedNodeCause,
  * a closed channel) reaches `retry`, which reruns all of it on a fresh agent; an abort or a
@@ -257,7 +262,8 @@ void inLock(String resource, Closure body) {
  * jenkinsci/workflow-basic-steps-plugin), and the lost agent is raised as none
  * (ExecutorStepExecution.java, jenkinsci/workflow-durable-task-step-plugin).
  */
-void onAgent(Map cfg, Map<String, String> layout, String job, String step, String previous, Closure body) {
+void onAgent(Map cfg, Map<String, String> layout, Set<String> stashed, String job, String step, String previous,
+             Closure body) {
     Map agent = LeptonStages.agent(cfg.agents as Map, step)
     List<String> variables = LeptonStages.environment(job, cfg.variables as Map)
     Integer minutes = (cfg.stageTimeouts[step] ?: cfg.timeoutMinutes) as Integer
@@ -274,6 +280,10 @@ void onAgent(Map cfg, Map<String, String> layout, String job, String step, Strin
                                 // its stage did not run (an earlier failure): the step says what it lacks
                                 echo "no stash ${name}: ${missing.message}"
                             }
+                        }
+                        // unstash of a name never stashed would fail the step: ask the record
+                        for (String name in LeptonStages.unstashAfter(step, stashed)) {
+                            unstash name
                         }
                         if (agent.image) {
                             docker.image(agent.image as String).inside {
@@ -292,6 +302,7 @@ void onAgent(Map cfg, Map<String, String> layout, String job, String step, Strin
                 if (includes) {
                     stash name: LeptonStages.stashName(job), includes: includes, allowEmpty: true
                     archiveArtifacts artifacts: includes, allowEmptyArchive: true, fingerprint: true
+                    stashed.add(LeptonStages.stashName(job))
                 }
             }
         }

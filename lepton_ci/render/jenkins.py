@@ -30,6 +30,11 @@ PIP_CACHE = "@tmp/lepton-pip-cache"
 """pip's cache on the agent, beside the workspace (``<workspace>@tmp``: kept between builds,
 never archived, mounted into ``docker`` agents); a ``PIP_CACHE_DIR`` set on the agent wins.
 The shared library's LeptonRunner uses the same path."""
+STASH_RECORD = "leptonStashes"
+"""The Jenkinsfile's build-scoped record of the stashes taken so far (a script variable): a stage
+whose input is optional (``Job.after``) unstashes only what it holds, since ``unstash`` of a name
+never stashed fails the step (StashManager.unstash, jenkinsci/workflow-api-plugin). The shared
+library keeps the same record in ``leptonPipeline``."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class StageView:
     the release-tag regex (``tag pattern: ..., comparator: 'REGEXP'``; None: no tag builds),
     the stage's own time limit, for a deploy the ordinals of its milestones, and for a job that
     writes an HTML page (the report) what ``publishHTML`` publishes in ``post { always }``.
+
+    ``unstash_after``: the stashes of the jobs it takes artifacts from only where they ran
+    (``Job.after``: register for the report), unstashed only when the build's record
+    (:data:`STASH_RECORD`) holds them; ``record``: the stage adds its stash to that record.
 
     ``approval_milestone`` is passed right after the approval, ``milestone`` inside the
     environment's ``lock`` right before the deploy (None: no such milestone). Ordinals are fixed
@@ -48,6 +57,8 @@ class StageView:
     stash: str | None
     includes: str | None
     unstash: tuple[str, ...]
+    unstash_after: tuple[str, ...] = ()
+    record: bool = False
     tag_pattern: str | None = None
     setup: tuple[Command, ...] = ()
     timeout_minutes: int = 0
@@ -97,6 +108,7 @@ def render_jenkinsfile(pipeline: Pipeline, options: RenderOptions) -> str:
         retry=agent_retries(pipeline),
         path_entry=pipeline.install.path_entry,
         cron=cron_spec(pipeline),
+        stash_record=STASH_RECORD,
     )
 
 
@@ -125,12 +137,19 @@ def artifact_includes(paths: tuple[str, ...]) -> str:
 def stage_views(pipeline: Pipeline) -> list[StageView]:
     by_name = {job.name: job for job in pipeline.jobs}
     ordinals = milestone_ordinals(pipeline)
+    optional = {name for job in pipeline.jobs for name in job.after if name in by_name}
     return [
         StageView(
             job=job,
             stash=stash_name(job) if job.artifacts else None,
             includes=artifact_includes(job.artifacts) if job.artifacts else None,
             unstash=tuple(stash_name(by_name[n]) for n in job.needs if by_name[n].artifacts),
+            unstash_after=tuple(
+                stash_name(by_name[n])
+                for n in job.after
+                if n in by_name and by_name[n].artifacts and n not in job.needs
+            ),
+            record=bool(job.artifacts) and job.name in optional,
             tag_pattern=tag_regex(job.rule.tags) if job.rule.tags is not None else None,
             setup=pipeline.setup(job),
             timeout_minutes=job.timeout_minutes or pipeline.timeout_minutes,

@@ -147,4 +147,6 @@ def lineage(run: RunRecord) -> list[tuple[str, str, str | None]]:
             ("champion", champion, None),
             ("evaluated on", f"{fmt(evaluation.get('samples'))} samples", None),
         ]
+    if run.registered_version is not None:
+        rows.append(("registered", f"version {run.registered_version}", None))
     return rows

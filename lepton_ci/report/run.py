@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from lepton_ci.dotenv import read_dotenv
 from lepton_ci.errors import LeptonError
 from lepton_ci.layout import LAYOUT
 from lepton_ci.runtime.metric_log import FILE_NAME, MetricPoint, read_metric_log
@@ -27,6 +28,7 @@ class RunRecord:
     evaluation: dict[str, Any] | None  # evaluate/metrics.json
     points: list[MetricPoint]  # train/train_metrics.jsonl
     samples: dict[str, np.ndarray] | None  # evaluate/samples.npz
+    model_env: dict[str, str] | None = None  # register/model.env: the register job's hand-off
 
     @property
     def model(self) -> str:
@@ -47,6 +49,20 @@ class RunRecord:
     def champion_version(self) -> Any:
         champion = (self.evaluation or {}).get("champion")
         return champion.get("version") if isinstance(champion, dict) else None
+
+    @property
+    def registered_version(self) -> int | None:
+        """The version the register job registered for this run (``register/model.env``), or
+        None: no such file (register did not run: a feature branch, a failed gate, its kill
+        switch), one naming another model, or a run whose gates failed (register refuses those,
+        so the file is an older run's)."""
+        values = self.model_env or {}
+        version = values.get("LEPTON_MODEL_VERSION", "")
+        if values.get("LEPTON_MODEL_NAME") != self.model or not version.isdigit():
+            return None
+        if self.evaluation is None or self.evaluation.get("passed") is False:
+            return None
+        return int(version)
 
     @property
     def task(self) -> str | None:
@@ -75,6 +91,7 @@ def read_run(run_dir: Path) -> RunRecord:
         evaluation=evaluation,
         points=read_metric_log(train / FILE_NAME),
         samples=_read_samples(evaluate / SAMPLES_FILE),
+        model_env=_read_model_env(run_dir / LAYOUT.model_env.relative_to(LAYOUT.root)),
     )
 
 
@@ -88,6 +105,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise LeptonError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def _read_model_env(path: Path) -> dict[str, str] | None:
+    if not path.is_file():
+        return None
+    try:
+        return read_dotenv(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LeptonError(f"{path}: not a readable dotenv file ({exc})") from None
 
 
 def _read_samples(path: Path) -> dict[str, np.ndarray] | None:

@@ -2,8 +2,9 @@
 
 * ``summary.txt`` — one line for the Jenkins build description (``currentBuild.description``):
   ``digits: gates 3/3 passed · accuracy 0.973 (champion v2: 0.968)`` or
-  ``digits: gates FAILED: accuracy 0.71 < 0.9``. Plain text, at most :data:`SUMMARY_LIMIT`
-  characters.
+  ``digits: gates FAILED: accuracy 0.71 < 0.9``; where the register job registered the run
+  (``register/model.env``), the line ends ``· registered v3``. Plain text, at most
+  :data:`SUMMARY_LIMIT` characters.
 * ``metrics.txt`` — the evaluation's numeric metrics and the gate counts for GitLab's metrics
   report (``artifacts:reports:metrics``), which "should conform to the OpenMetrics format" and is
   shown in the merge-request widget against the target branch
@@ -49,6 +50,8 @@ def summary_line(run: RunRecord) -> str:
             line = f"{run.model}: gates FAILED: " + "; ".join(_failure(g, run) for g in failed)
         else:
             line = f"{run.model}: {_gate_count(gates)} · {_headline(run)}"
+    if run.registered_version is not None:
+        line += f" · registered v{run.registered_version}"
     line = " ".join(line.split())  # a gate name with a newline stays on one line
     return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1] + "…"
 

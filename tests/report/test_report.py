@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lepton_ci.dotenv import write_dotenv
 from lepton_ci.errors import LeptonError, MissingDependency
 from lepton_ci.report import build_report, write_report
 from lepton_ci.runtime.gates import evaluate_gates
@@ -182,6 +183,47 @@ def test_summary_of_failing_gates_says_which_and_by_how_much(tmp_path: Path) -> 
     assert (run / "report" / "summary.txt").read_text() == (
         f"digits: gates FAILED: accuracy {accuracy:.4g} < 0.99\n"
     )
+
+
+def registered(run: Path, version: int, model: str = "digits") -> None:
+    """``register/model.env`` as `lepton-ci models register` hands it on (the register job's
+    artifact, unstashed by the report stage where register ran)."""
+    write_dotenv(
+        run / "register" / "model.env",
+        {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version)},
+    )
+
+
+def test_a_registered_run_names_its_version_in_the_summary_and_the_lineage(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path, champion={"accuracy": 0.6})
+    registered(run, 3)
+    write_report(run)
+    summary = (run / "report" / "summary.txt").read_text()
+    assert summary.startswith("digits: gates 2/2 passed · accuracy ")
+    assert summary.endswith(" (champion v2: 0.6) · registered v3\n")
+    for name in ("index.html", "page.html"):
+        page = (run / "report" / name).read_text()
+        assert "<tr><th>registered</th><td>version 3</td></tr>" in page
+        assert "· registered v3</p>" in page
+
+
+@pytest.mark.parametrize(
+    ("gates", "model"),
+    [(("accuracy >= 0.99",), "digits"), (("accuracy >= 0.5",), "fraud")],
+    ids=["failed-gates", "another-model"],
+)
+def test_a_hand_off_that_is_not_this_runs_registration_is_not_named(
+    tmp_path: Path, gates: tuple[str, ...], model: str
+) -> None:
+    """register refuses a gate-failed run, so a model.env beside one is an older run's."""
+    run = make_run(tmp_path, gates=gates)
+    registered(run, 3, model)
+    page = build_report(run)
+    assert "registered" not in page
+    write_report(run)
+    assert "registered" not in (run / "report" / "summary.txt").read_text()
 
 
 def test_summary_of_a_gate_failed_on_its_bootstrap_interval_shows_the_interval(

@@ -19,6 +19,10 @@ class LeptonStages implements Serializable {
     /** Jobs whose artifacts each job kind needs; a deploy also needs the previous deploy. */
     static final Map<String, List<String>> NEEDS = LeptonSteps.NEEDS
 
+    /** Jobs whose artifacts each job kind takes only where they ran in this build (register for
+     * the report and the metrics push; GitLab: `needs: optional`). */
+    static final Map<String, List<String>> AFTER = LeptonSteps.AFTER
+
     /** Values that turn a kill switch on, in any case (lepton_ci/pipeline/model.py: SWITCH_ON_VALUES). */
     static final List<String> SWITCH_ON_VALUES = LeptonSteps.SWITCH_ON_VALUES
 
@@ -59,6 +63,18 @@ class LeptonStages implements Serializable {
     static List<String> unstash(String step, String previousDeploy) {
         List<String> jobs = NEEDS[step] + (previousDeploy ? [previousDeploy] : [])
         return jobs.collect { String job -> stashName(job) }
+    }
+
+    /**
+     * Stashes of the jobs `step` takes only where they ran (AFTER) that `stashed`, the build's record
+     * of the stashes taken so far, holds: unstash of a name never stashed fails the step
+     * (StashManager.unstash, jenkinsci/workflow-api-plugin). A job it also needs is unstashed as such.
+     */
+    @NonCPS
+    static List<String> unstashAfter(String step, Collection<String> stashed) {
+        return (AFTER[step] - NEEDS[step]).collect { String job -> stashName(job) }.findAll { String name ->
+            stashed.contains(name)
+        }
     }
 
     /** A release-tag glob ('v*') as an anchored regex ('^v.*$'): lepton_ci's tag_regex. */

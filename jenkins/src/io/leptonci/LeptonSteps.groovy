@@ -55,6 +55,18 @@ class LeptonSteps implements Serializable {
         report: ['train', 'evaluate'],
     ])
 
+    /** Jobs whose artifacts each step kind takes where they ran in this build (none else). */
+    static final Map<String, List<String>> AFTER = Collections.unmodifiableMap([
+        train: [],
+        evaluate: [],
+        register: [],
+        'image-build': [],
+        'image-push': [],
+        deploy: [],
+        'metrics-push': ['register'],
+        report: ['register'],
+    ])
+
     /** Layout keys (layout.properties) each step kind hands on. */
     static final Map<String, List<String>> ARTIFACTS = Collections.unmodifiableMap([
         train: ['train'],
