@@ -449,7 +449,9 @@ class RegistrySpec(_Model):
         None,
         description="Artifact store for the model files of every version (content-addressed): "
         "a directory (relative to the repo root) or `s3://BUCKET/PREFIX` (S3 or S3-compatible, "
-        "needs `lepton-ci[s3]`; credentials and endpoint from the standard `AWS_*` variables), or "
+        "needs `lepton-ci[s3]`; credentials and endpoint from the standard `AWS_*` variables), "
+        "`oci://HOST[:PORT]/REPOSITORY` (a repository of an OCI registry, needs `lepton-ci[oci]`; "
+        "credentials from `LEPTON_REGISTRY_USER`/`LEPTON_REGISTRY_PASSWORD`), or "
         "`mlflow://`: artifacts on the registry's MLflow server (backend mlflow). Default: "
         "`artifacts/` beside the SQLite file; `mlflow://` for backend mlflow. Env "
         "`LEPTON_ARTIFACTS` overrides it.",
@@ -466,13 +468,19 @@ class RegistrySpec(_Model):
         match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value or "")
         if value is None or match is None or value == "mlflow://":
             return value
+        if match.group(1) == "oci" and re.fullmatch(
+            r"oci://[A-Za-z0-9.:\[\]-]+/[a-z0-9][^?#@]*", value
+        ):
+            return value
         if match.group(1) != "s3" or not re.fullmatch(
             r"s3://[a-z0-9][a-z0-9.-]{1,62}(/[^?#@]*)?", value
         ):
             shown = "the URL" if "@" in value else repr(value)  # never echo credentials
             raise ValueError(
-                f"{shown} is neither a directory nor s3://BUCKET[/PREFIX] (a lowercase bucket "
-                "name; credentials go in AWS_* environment variables, never here)"
+                f"{shown} is neither a directory, s3://BUCKET[/PREFIX] (a lowercase bucket "
+                "name; credentials go in AWS_* environment variables, never here) nor "
+                "oci://HOST[:PORT]/REPOSITORY (credentials in LEPTON_REGISTRY_USER / "
+                "LEPTON_REGISTRY_PASSWORD)"
             )
         return value
 

@@ -3,9 +3,11 @@
 Files are cut into fixed-size chunks (:mod:`lepton_ci.store.versions`) and each chunk is a blob
 keyed by the sha256 of its bytes, so the same bytes are stored once across all versions and
 models — also inside one file: a retrained model whose weights differ in one layer shares every
-other chunk with its predecessor. Two backends implement :class:`ArtifactStore`: a local
+other chunk with its predecessor. Three backends implement :class:`ArtifactStore`: a local
 directory (the default, ``artifacts/`` beside the SQLite registry) and S3 or an S3-compatible
-server (``s3://BUCKET/PREFIX``, :mod:`lepton_ci.store.s3`, needs ``lepton-ci[s3]``). Nothing
+server (``s3://BUCKET/PREFIX``, :mod:`lepton_ci.store.s3`, needs ``lepton-ci[s3]``), and a
+repository of an OCI registry (``oci://HOST[:PORT]/REPOSITORY``, :mod:`lepton_ci.store.oci`,
+needs ``lepton-ci[oci]``). Nothing
 holds more than one chunk in memory, whatever the size of the model.
 
 ``open_store(spec, root, registry_location)`` opens the store the spec configures
@@ -21,7 +23,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lepton_ci.errors import ExitCode, LeptonError
+from lepton_ci.errors import ExitCode, LeptonError, MissingDependency
 
 if TYPE_CHECKING:
     from lepton_ci.spec.model import Spec
@@ -147,14 +149,7 @@ def open_store(
     if location == "mlflow://":
         return _mlflow_store(spec, registry_location)
     if match:
-        if match.group(1).lower() != "s3":
-            raise StoreError(
-                f"artifact store {location!r}: {match.group(1)}:// is not served",
-                hint="registry.artifacts is a directory, s3://BUCKET/PREFIX or mlflow://",
-            )
-        from lepton_ci.store.s3 import S3Store
-
-        return S3Store(location)
+        return _remote_store(match.group(1).lower(), location)
     from lepton_ci.registry import in_ci, workspace_local
     from lepton_ci.store.local import LocalStore
 
@@ -168,6 +163,26 @@ def open_store(
             "job sees (with registry.shared: true) or to s3://BUCKET/PREFIX",
         )
     return LocalStore(path)
+
+
+def _remote_store(scheme: str, location: str) -> ArtifactStore:
+    """The store an ``s3://`` or ``oci://`` location names."""
+    if scheme == "s3":
+        from lepton_ci.store.s3 import S3Store
+
+        return S3Store(location)
+    if scheme == "oci":
+        try:
+            from lepton_ci.store.oci import OciStore
+        except ImportError:
+            raise MissingDependency("httpx", "oci") from None
+        return OciStore(location)
+    shown = "the URL" if "@" in location else repr(location)  # never echo credentials
+    raise StoreError(
+        f"artifact store {shown}: {scheme}:// is not served",
+        hint="registry.artifacts is a directory, s3://BUCKET/PREFIX, "
+        "oci://HOST[:PORT]/REPOSITORY or mlflow://",
+    )
 
 
 def _mlflow_store(spec: Spec, registry_location: str | None) -> ArtifactStore:

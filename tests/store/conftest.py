@@ -1,5 +1,6 @@
-"""Fixtures: a real S3 API server on loopback (moto's standalone server), the two artifact
-stores, and run directories as `train` + `evaluate` leave them, registered through the CLI."""
+"""Fixtures: a real S3 API server on loopback (moto's standalone server), the registry of
+`.ci/services` (Debian's docker-registry, Distribution v2) for OCI, the three artifact stores,
+and run directories as `train` + `evaluate` leave them, registered through the CLI."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from lepton_ci.netutil import free_port
 from lepton_ci.runtime.manifest import build_manifest, write_manifest
 from tests.e2e.servers import mlflow_server  # noqa: F401
 from tests.registry.conftest import evaluation, mlflow_uri  # noqa: F401
+from tests.services import REPO, local_registry, services_env  # noqa: F401
 
 MODEL = "digits-cnn"
 SPEC = """\
@@ -38,6 +41,8 @@ AWS_VARIABLES = (
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
 )
+#: the docker-registry's filesystem storage (`.ci/services` writes its config.yml)
+REGISTRY_STORAGE = REPO / ".ci" / ".cache" / "registry" / "data" / "docker" / "registry" / "v2"
 
 
 @pytest.fixture(scope="session")
@@ -102,9 +107,35 @@ class Store:
     kind: str
     location: str
     bucket: str | None = None
+    #: OCI: the repository's name; its blobs are read in the registry's storage directory
+    repository: str | None = None
+    #: OCI: blob files overwritten by the test, with their bytes, put back at teardown
+    altered: dict[Path, bytes] = field(default_factory=dict)
+
+    def elsewhere(self, tmp_path: Path) -> str:
+        """A store of the same kind that holds nothing."""
+        if self.repository is not None:
+            return self.location.rsplit("/", 1)[0] + f"/{uuid.uuid4().hex}"
+        return f"s3://{self.bucket}/elsewhere" if self.bucket else str(tmp_path / "empty")
+
+    def _oci_blobs(self) -> dict[str, Path]:
+        layers = REGISTRY_STORAGE / "repositories" / str(self.repository) / "_layers" / "sha256"
+        if not layers.is_dir():
+            pytest.skip(f"the registry's storage is not {REGISTRY_STORAGE} (another checkout's?)")
+        return {
+            f"blobs/sha256/{d.name}": REGISTRY_STORAGE
+            / "blobs"
+            / "sha256"
+            / d.name[:2]
+            / d.name
+            / "data"
+            for d in layers.iterdir()
+        }
 
     def blobs(self) -> dict[str, int]:
         """``{key: size}`` of every blob."""
+        if self.repository is not None:
+            return {key: path.stat().st_size for key, path in self._oci_blobs().items()}
         if self.bucket is None:
             root = Path(self.location)
             return {
@@ -118,6 +149,11 @@ class Store:
         return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
 
     def overwrite(self, key: str, data: bytes) -> None:
+        if self.repository is not None:  # the registry's own file: put back at teardown
+            path = self._oci_blobs()[key]
+            self.altered.setdefault(path, path.read_bytes())
+            path.write_bytes(data)
+            return
         if self.bucket is None:
             path = Path(self.location) / key
             path.chmod(0o644)
@@ -128,6 +164,8 @@ class Store:
         boto3.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def read(self, key: str) -> bytes:
+        if self.repository is not None:
+            return self._oci_blobs()[key].read_bytes()
         if self.bucket is None:
             return (Path(self.location) / key).read_bytes()
         import boto3
@@ -136,19 +174,35 @@ class Store:
         return bytes(body.read())
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+@pytest.fixture
+def oci_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No registry credentials from this machine leak into a test."""
+    for var in ("LEPTON_REGISTRY_USER", "LEPTON_REGISTRY_PASSWORD", "LEPTON_OCI_INSECURE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(params=["local", "s3", "oci"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     """Each store in turn, configured the way users do: env LEPTON_ARTIFACTS (the spec's
-    registry.artifacts is tested on its own)."""
+    registry.artifacts is tested on its own). OCI: a fresh repository of the local registry."""
     monkeypatch.delenv("LEPTON_REGISTRY", raising=False)
     if request.param == "local":
         location = str(tmp_path / "shared" / "artifacts")
         found = Store("local", location)
-    else:
+    elif request.param == "s3":
         bucket = request.getfixturevalue("s3_bucket")
         found = Store("s3", f"s3://{bucket}/lepton", bucket)
+    else:
+        registry = request.getfixturevalue("local_registry")
+        request.getfixturevalue("oci_env")
+        repository = f"lepton-test/{uuid.uuid4().hex}"
+        found = Store("oci", f"oci://{registry}/{repository}", repository=repository)
     monkeypatch.setenv("LEPTON_ARTIFACTS", found.location)
-    return found
+    yield found
+    for path, data in found.altered.items():  # the registry's storage is shared by every test
+        path.write_bytes(data)
 
 
 def write_layers(

@@ -1,7 +1,8 @@
 """The artifact store: `models register` stores the files, `models pull` hands them back.
 
-Every test runs against both stores: a local directory and S3 (moto's standalone server on
-loopback, reached through the standard AWS_* variables like any S3-compatible server).
+Every test runs against the three stores: a local directory, S3 (moto's standalone server on
+loopback, reached through the standard AWS_* variables like any S3-compatible server) and an OCI
+registry's repository (the docker-registry of `.ci/services` on loopback).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def test_a_store_without_the_blobs_is_named_not_a_traceback(
 ) -> None:
     root = project(tmp_path / "repo", tmp_path / "shared" / "registry.db")
     register(lepton, root)
-    empty = f"s3://{store.bucket}/elsewhere" if store.bucket else str(tmp_path / "empty")
+    empty = store.elsewhere(tmp_path)
     monkeypatch.setenv("LEPTON_ARTIFACTS", empty)
     code, _, err = lepton("models", "pull", "1", "out", cwd=root)
     assert code == ExitCode.SERVER and "Traceback" not in err
