@@ -195,7 +195,7 @@ class OciStore(ArtifactStore):
 
     def _fail(self, action: str, response: httpx.Response) -> StoreError:
         words = response.text[:500].strip()
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
+        with contextlib.suppress(ValueError, KeyError, AttributeError, TypeError):
             errors = response.json()["errors"]
             words = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors)
         hint = (

@@ -139,12 +139,16 @@ def test_the_spec_and_the_environment_select_the_oci_store(
 USER, PASSWORD, TOKEN = "ci-bot", "registry-pass-7e1f", "token-for-ci-bot"
 
 
-@pytest.fixture
-def token_registry(local_registry: str) -> Iterator[tuple[str, list[str]]]:
+@pytest.fixture(params=["bearer"])
+def token_registry(
+    local_registry: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, list[str]]]:
     """``(HOST:PORT, token requests)``: a loopback front of the registry that answers 401 with a
     Bearer challenge (as GitLab and Docker Hub do) unless the request carries the token its
-    ``/token`` realm hands out for ``USER``/``PASSWORD``."""
+    ``/token`` realm hands out for ``USER``/``PASSWORD``; with param ``basic``, a Basic
+    challenge unless the request carries ``USER``/``PASSWORD``."""
     port = free_port()
+    mode = request.param
     upstream = f"http://{local_registry}"
     issued: list[str] = []
     basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -172,7 +176,10 @@ def token_registry(local_registry: str) -> Iterator[tuple[str, list[str]]]:
                     200, {"Content-Type": "application/json"}, b'{"token":"%s"}' % TOKEN.encode()
                 )
                 return
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            if mode == "basic" and self.headers.get("Authorization") != basic:
+                self._answer(401, {"WWW-Authenticate": 'Basic realm="registry"'}, b"{}")
+                return
+            if mode == "bearer" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 challenge = (
                     f'Bearer realm="http://127.0.0.1:{port}/token",service="test",'
                     'scope="repository:lepton-test/x:pull,push"'
@@ -230,3 +237,26 @@ def test_refused_credentials_are_a_store_error_without_the_password(
         put_file(store, weights)
     assert "refused a token" in caught.value.message and "HTTP 401" in caught.value.message
     assert "wrong-pass-91c3" not in caught.value.message + (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("token_registry", ["basic"], indirect=True)
+def test_a_basic_challenge_is_answered_with_the_credentials(
+    token_registry: tuple[str, list[str]],
+    weights: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host, issued = token_registry
+    monkeypatch.setenv("LEPTON_REGISTRY_USER", USER)
+    monkeypatch.setenv("LEPTON_REGISTRY_PASSWORD", PASSWORD)
+    store = OciStore(f"oci://{host}/lepton-test/{uuid.uuid4().hex}")
+    entry, new = put_file(store, weights)
+    store.flush()
+    assert new == weights.stat().st_size and issued == []
+    fetch_file(store, entry, tmp_path / "pulled")
+    assert (tmp_path / "pulled").read_bytes() == weights.read_bytes()
+    monkeypatch.delenv("LEPTON_REGISTRY_PASSWORD")
+    with pytest.raises(StoreError) as caught:  # no credentials: the registry's refusal, named
+        OciStore(store.location).read(entry["chunks"][0])
+    assert "HTTP 401" in caught.value.message
+    assert "LEPTON_REGISTRY_USER" in (caught.value.hint or "")
