@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -207,12 +208,15 @@ def token_registry(
     server.server_close()
 
 
-def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(
+@pytest.fixture
+def round_trip(
     token_registry: tuple[str, list[str]],
     weights: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> tuple[OciStore, dict[str, Any], list[str]]:
+    """``weights`` stored through the front with USER/PASSWORD set and pulled back
+    byte-identical: ``(store, file record entry, token requests)``."""
     host, issued = token_registry
     monkeypatch.setenv("LEPTON_REGISTRY_USER", USER)
     monkeypatch.setenv("LEPTON_REGISTRY_PASSWORD", PASSWORD)
@@ -220,10 +224,16 @@ def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(
     entry, new = put_file(store, weights)
     store.flush()
     assert new == weights.stat().st_size
-    assert issued == ["/token?service=test&scope=repository%3Alepton-test%2Fx%3Apull%2Cpush"]
     fetch_file(store, entry, tmp_path / "pulled")
     assert (tmp_path / "pulled").read_bytes() == weights.read_bytes()
-    assert len(issued) == 1  # the token is reused, not fetched per request
+    return store, entry, issued
+
+
+def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(
+    round_trip: tuple[OciStore, dict[str, Any], list[str]],
+) -> None:
+    # one token for every chunk, pushed and pulled: reused, not fetched per request
+    assert round_trip[2] == ["/token?service=test&scope=repository%3Alepton-test%2Fx%3Apull%2Cpush"]
 
 
 def test_refused_credentials_are_a_store_error_without_the_password(
@@ -241,20 +251,10 @@ def test_refused_credentials_are_a_store_error_without_the_password(
 
 @pytest.mark.parametrize("token_registry", ["basic"], indirect=True)
 def test_a_basic_challenge_is_answered_with_the_credentials(
-    token_registry: tuple[str, list[str]],
-    weights: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    round_trip: tuple[OciStore, dict[str, Any], list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    host, issued = token_registry
-    monkeypatch.setenv("LEPTON_REGISTRY_USER", USER)
-    monkeypatch.setenv("LEPTON_REGISTRY_PASSWORD", PASSWORD)
-    store = OciStore(f"oci://{host}/lepton-test/{uuid.uuid4().hex}")
-    entry, new = put_file(store, weights)
-    store.flush()
-    assert new == weights.stat().st_size and issued == []
-    fetch_file(store, entry, tmp_path / "pulled")
-    assert (tmp_path / "pulled").read_bytes() == weights.read_bytes()
+    store, entry, issued = round_trip
+    assert issued == []
     monkeypatch.delenv("LEPTON_REGISTRY_PASSWORD")
     with pytest.raises(StoreError) as caught:  # no credentials: the registry's refusal, named
         OciStore(store.location).read(entry["chunks"][0])
