@@ -67,14 +67,7 @@ void call(Map config = [:]) {
             }
             stage('Register model') {
                 when {
-                    expression { !LeptonStages.disabled('register', env) }
-                    expression { currentBuild.currentResult == 'SUCCESS' }
-                    anyOf {
-                        expression { env.BRANCH_NAME == cfg.defaultBranch }
-                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
-                        triggeredBy 'TimerTrigger'
-                    }
-                    not { changeRequest() }
+                    expression { mainline(cfg, 'register') }
                 }
                 steps {
                     script {
@@ -88,14 +81,7 @@ void call(Map config = [:]) {
             }
             stage('Build image') {
                 when {
-                    expression { !LeptonStages.disabled('image-build', env) }
-                    expression { currentBuild.currentResult == 'SUCCESS' }
-                    anyOf {
-                        expression { env.BRANCH_NAME == cfg.defaultBranch }
-                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
-                        triggeredBy 'TimerTrigger'
-                    }
-                    not { changeRequest() }
+                    expression { mainline(cfg, 'image-build') }
                 }
                 steps {
                     script {
@@ -107,14 +93,7 @@ void call(Map config = [:]) {
             }
             stage('Push image') {
                 when {
-                    expression { !LeptonStages.disabled('image-push', env) }
-                    expression { currentBuild.currentResult == 'SUCCESS' }
-                    anyOf {
-                        expression { env.BRANCH_NAME == cfg.defaultBranch }
-                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
-                        triggeredBy 'TimerTrigger'
-                    }
-                    not { changeRequest() }
+                    expression { mainline(cfg, 'image-push') }
                 }
                 steps {
                     script {
@@ -126,15 +105,7 @@ void call(Map config = [:]) {
             }
             stage('Deploy') {
                 when {
-                    expression { !LeptonStages.disabled('deploy', env) }
-                    expression { currentBuild.currentResult == 'SUCCESS' }
-                    expression { cfg.environments as boolean }
-                    anyOf {
-                        expression { env.BRANCH_NAME == cfg.defaultBranch }
-                        expression { LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) }
-                        triggeredBy 'TimerTrigger'
-                    }
-                    not { changeRequest() }
+                    expression { mainline(cfg, 'deploy') && (cfg.environments as boolean) }
                 }
                 steps {
                     script {
@@ -178,6 +149,22 @@ void call(Map config = [:]) {
             }
         }
     }
+}
+
+/**
+ * Whether a stage of kind `step` that runs on the mainline only (register, the image, the deploys)
+ * runs in this build: none of its kill switches on, the build still a success, and a build of the
+ * default branch, of a release tag (`releaseTags`) or of the retraining schedule, never a change
+ * request. One `when` for all of them: `triggeredBy 'TimerTrigger'` as a cause of
+ * hudson.triggers.TimerTrigger$TimerTriggerCause (RunWrapper.getBuildCauses), `changeRequest()`
+ * as a build with CHANGE_ID, which branch-api sets for change-request heads only
+ * (BranchNameContributor, jenkinsci/branch-api-plugin).
+ */
+boolean mainline(Map cfg, String step) {
+    boolean scheduled = !currentBuild.getBuildCauses('hudson.triggers.TimerTrigger$TimerTriggerCause').isEmpty()
+    return !LeptonStages.disabled(step, env) && currentBuild.currentResult == 'SUCCESS' &&
+        (env.BRANCH_NAME == cfg.defaultBranch || LeptonStages.releaseTag(env.TAG_NAME, cfg.releaseTags) || scheduled) &&
+        env.CHANGE_ID == null
 }
 
 /**

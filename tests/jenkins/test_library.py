@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -52,6 +53,22 @@ def test_every_var_rejects_unknown_keys_and_documents_the_allowed_ones(
     help_page = (LIBRARY_DIR / "vars" / f"{var}.txt").read_text(encoding="utf-8")
     for key in message[len(prefix) :].split(", "):
         assert f"<code>{key}</code>" in help_page, f"{var}.txt does not document `{key}`"
+
+
+def test_the_mainline_stages_share_one_condition() -> None:
+    """Register, the image stages and the deploys ask one `mainline` (issue 14), which the rule
+    parity tests (tests/golden/test_rule_parity.py) hold to the model."""
+    text = (LIBRARY_DIR / "vars" / "leptonPipeline.groovy").read_text(encoding="utf-8")
+    whens = re.findall(r"when \{(.*?)\n {16}\}", text, re.S)
+    mainline = [w.strip() for w in whens if "mainline(" in w]
+    assert mainline == [
+        "expression { mainline(cfg, 'register') }",
+        "expression { mainline(cfg, 'image-build') }",
+        "expression { mainline(cfg, 'image-push') }",
+        "expression { mainline(cfg, 'deploy') && (cfg.environments as boolean) }",
+    ]
+    assert not re.search(r"^\s*(triggeredBy|not \{ changeRequest)", text, re.M)
+    assert text.count("boolean mainline(Map cfg, String step)") == 1
 
 
 MISTAKES = {

@@ -132,6 +132,11 @@ CONDITIONS = {
     "timer, any case prefix": "triggeredBy 'timer'",
     "Trigger": "triggeredBy 'Trigger'",
     "alice": "triggeredBy cause: 'UserIdCause', detail: 'alice'",
+    "timer cause": "expression { currentBuild.getBuildCauses("
+    "'hudson.triggers.TimerTrigger$TimerTriggerCause').size() == 1 }",
+    "user cause": "expression { currentBuild.getBuildCauses('hudson.model.Cause$UserIdCause')"
+    "*.shortDescription == ['UserIdCause:alice'] }",
+    "CHANGE_ID": "expression { env.CHANGE_ID != null }",
     "DEPLOY=yes": "environment name: 'DEPLOY', value: 'yes'",
     "DEPLOY=YES any case": "environment name: 'DEPLOY', value: 'YES', ignoreCase: true",
     "UNSET is empty": "environment name: 'UNSET', value: ''",
@@ -211,6 +216,16 @@ def test_triggered_by_matches_the_start_of_a_cause_class_name_in_any_case() -> N
     assert held("timer") == held("timer, any case prefix") == {"schedule"}
     assert held("Trigger") == set()  # TimerTriggerCause does not start with it
     assert held("alice") == {"alice"}
+
+
+def test_build_causes_of_a_class_are_what_triggered_by_matches_and_change_id_a_change_request() -> (
+    None
+):
+    """What leptonPipeline's `mainline` asks instead of `triggeredBy 'TimerTrigger'` and
+    `changeRequest()`: currentBuild.getBuildCauses(className) and env.CHANGE_ID."""
+    assert held("timer cause") == held("timer") == {"schedule"}
+    assert held("user cause") == held("alice")
+    assert held("CHANGE_ID") == held("change request")
 
 
 def test_environment_compares_exactly_unless_told_to_ignore_case() -> None:
