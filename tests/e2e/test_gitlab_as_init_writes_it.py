@@ -25,7 +25,8 @@ checked on its URL, then torn down with the module.
 Then the pipelines that follow: the approver plays the manual production job (v1 becomes the
 champion), the same commit runs again (nothing new is registered, built or deployed) and a
 commit that trains a worse model fails at its gate against the champion, nothing registered,
-pushed or deployed.
+pushed or deployed; a commit that trains a better one passes it, becomes v2, serves staging and,
+once approved, production, and replaces the champion.
 
 gitlab-ci-local runs each job in its own copy of the repository (``--shell-isolation``), artifacts
 reaching a job only through its ``needs`` (``--no-artifacts-to-source``), with ``CI`` and
@@ -433,20 +434,25 @@ def test_a_rerun_of_the_same_commit_gates_against_the_champion_and_makes_nothing
     assert "is already live: nothing to do" in rerun.log("deploy-staging")
 
 
+def commit_params(housing: Repository, params: dict[str, Any], message: str) -> None:
+    """The team changes ``train.params``, re-renders, commits (the next push runs it)."""
+    spec_file = housing.root / "lepton.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["train"]["params"] = params
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    env = {**housing.env, "PATH": f"{VENV_BIN}{os.pathsep}{housing.env['PATH']}"}
+    rendered = lepton(housing.root, "render", env=env)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    git(housing.root, "commit", "-q", "-am", message)
+
+
 @pytest.fixture(scope="module")
 def worse(housing: Repository, rerun: Run) -> tuple[Run, set[str]]:
     """A commit that trains 2 epochs instead of train.py's 60 (r2 still above 0.9, mse far
     above the champion's), rendered and pushed; with the registry's tags before it."""
     assert housing.spec is not None
     before = registry_tags(housing.spec.image.registry, housing.spec.image_repository)
-    spec_file = housing.root / "lepton.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["train"]["params"] = {"epochs": 2}
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    env = {**housing.env, "PATH": f"{VENV_BIN}{os.pathsep}{housing.env['PATH']}"}
-    rendered = lepton(housing.root, "render", env=env)
-    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
-    git(housing.root, "commit", "-q", "-am", "train for 2 epochs")
+    commit_params(housing, {"epochs": 2}, "train for 2 epochs")
     return housing.push(), before
 
 
@@ -490,3 +496,68 @@ def test_a_workspace_registry_in_ci_fails_the_first_job_that_opens_it(
     evaluate = run.log("evaluate")
     assert "LEPTON_REGISTRY" in evaluate and "registry" in evaluate, evaluate[-3000:]
     assert "Traceback" not in evaluate
+
+
+@dataclass
+class Challenge:
+    """A better challenger's pipeline, and the approval of its production deploy after it."""
+
+    pipeline: Run
+    approval: Run
+
+
+@pytest.fixture(scope="module")
+def better(housing: Repository, worse: tuple[Run, set[str]]) -> Challenge:
+    """A commit that trains 120 epochs (train.py's other defaults kept): a lower test mse than
+    the 60-epoch champion's, so its gates pass; then the approver plays production."""
+    commit_params(
+        housing, {"epochs": 120, "lr": 0.01, "hidden": 32, "batch_size": 64}, "train longer"
+    )
+    pipeline = housing.push()
+    assert pipeline.proc.returncode == 0, pipeline.out[-6000:]
+    return Challenge(pipeline, housing.push("deploy-production", needs=False))
+
+
+def test_a_better_challenger_becomes_v2_serves_staging_and_awaits_approval(
+    housing: Repository, better: Challenge
+) -> None:
+    """The challenger is gated against the champion v1 (not skipped, not against itself),
+    registered as v2 and pushed under its own tag; staging switches to it while production
+    still serves the champion until the approver plays the production job."""
+    assert housing.spec is not None
+    run = better.pipeline
+    assert run.passed() == set(JOBS), run.out[-3000:]
+    assert "step cache hit" not in run.log("train"), "the params changed: trained again"
+    assert re.search(r"mse <= champion \+ 0\.05: passed", run.log("evaluate"))
+    registry = MlflowRegistry(housing.registry_url)
+    assert [v.version for v in registry.list(housing.model)] == [1, 2]
+    champion, challenger = registry.get(housing.model, 1), registry.get(housing.model, 2)
+    assert challenger.metrics["mse"] < champion.metrics["mse"], challenger.metrics
+    assert challenger.git_sha == git(housing.root, "rev-parse", "HEAD").strip()
+    assert challenger.params["epochs"] in (120, "120")
+    image = housing.spec.image
+    repository = housing.spec.image_repository
+    assert manifest_digest_at_registry(image.registry, repository, "v2") == challenger.image_digest
+    assert manifest_digest_at_registry(image.registry, repository, "latest") == (
+        challenger.image_digest
+    )
+    assert manifest_digest_at_registry(image.registry, repository, "v1") == champion.image_digest
+    assert challenger.image_digest != champion.image_digest
+    (staging, _) = housing.spec.deploy.environments
+    assert "deploy-production" not in run.passed()
+    assert better.approval.proc.returncode == 0, better.approval.out[-6000:]
+    assert ready(f"http://127.0.0.1:{staging.port}")["model_version"] == "2"
+
+
+def test_approving_the_better_challenger_replaces_the_champion_in_production(
+    housing: Repository, better: Challenge
+) -> None:
+    assert housing.spec is not None
+    assert better.approval.passed() == {"deploy-production"}, better.approval.out[-3000:]
+    (_, production) = housing.spec.deploy.environments
+    status = ready(f"http://127.0.0.1:{production.port}")
+    challenger = MlflowRegistry(housing.registry_url).get(housing.model, 2)
+    assert status["model_version"] == "2"
+    assert status["manifest_digest"] == challenger.manifest_digest
+    champion = MlflowRegistry(housing.registry_url).champion(housing.model)
+    assert champion is not None and champion.version == 2
