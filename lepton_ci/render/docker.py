@@ -7,12 +7,10 @@ value is escaped for the Dockerfile construct it lands in; see the filters below
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Iterable
 
-from lepton_ci.render.escape import Safe, environment, render_template
+from lepton_ci.render.escape import docker_str, render_template  # noqa: F401 (tests import it here)
 from lepton_ci.spec.model import BatchingSpec, Spec
 
 MODEL_DIR = "/app/model"
@@ -20,42 +18,6 @@ MODEL_DIR = "/app/model"
 VENV_PYTHON = "/opt/lepton/venv/bin/python"
 WHEELS_DIR = ".lepton/wheels"
 """Build-context folder for a local lepton-ci wheel (offline builds); may be empty."""
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def docker_str(value: object) -> Safe:
-    """A double-quoted Dockerfile word (LABEL/ENV values): no variable substitution, one line.
-
-    Dockerfile words expand ``$VAR`` and treat ``\\`` as an escape, even inside double quotes;
-    control characters (newlines would end the instruction) become spaces.
-    """
-    text = _CONTROL.sub(" ", str(value))
-    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return Safe(f'"{text}"')
-
-
-def docker_json(argv: Iterable[object]) -> Safe:
-    """An exec-form array (ENTRYPOINT/CMD/HEALTHCHECK): JSON, never run by a shell."""
-    return Safe(json.dumps([str(a) for a in argv], ensure_ascii=True))
-
-
-def sh_words(values: Iterable[object]) -> Safe:
-    """Shell words for a shell-form RUN line; a control character would break the Dockerfile."""
-    words = []
-    for value in values:
-        text = str(value)
-        if _CONTROL.search(text):
-            raise ValueError(f"{text!r} contains a control character")
-        words.append(shlex.quote(text))
-    return Safe(" ".join(words))
-
-
-def _filters() -> None:
-    env = environment()
-    env.filters.setdefault("docker_str", docker_str)
-    env.filters.setdefault("docker_json", docker_json)
-    env.filters.setdefault("sh_words", sh_words)
 
 
 def lepton_requirement(spec: Spec) -> str:
@@ -96,7 +58,6 @@ def unpinned_pip(requirements: Iterable[str]) -> list[str]:
 
 def render_dockerfile(spec: Spec) -> str:
     """The Dockerfile body (without the generated-file header)."""
-    _filters()
     pip_args: list[str] = []
     if spec.lepton_ci.index_url:
         pip_args += ["--extra-index-url", spec.lepton_ci.index_url]
@@ -119,5 +80,4 @@ def render_dockerfile(spec: Spec) -> str:
 
 def render_dockerignore(spec: Spec) -> str:
     """The .dockerignore body (without the generated-file header)."""
-    _filters()
     return render_template("docker/dockerignore.j2")

@@ -47,6 +47,14 @@ def groovy_list(values: Iterable[object]) -> Safe:
     return Safe("[" + ", ".join(groovy_str(v) for v in values) + "]")
 
 
+def groovy_bool(value: object) -> Safe:
+    """A Groovy boolean literal. Only a real bool: a string such as ``'false'`` is truthy in
+    Groovy, which is how the generated pipelines once skipped every stage."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a bool")
+    return Safe("true" if value else "false")
+
+
 # Characters YAML parsers disagree on: C1 controls (U+0085 NEL is a line break to Ruby Psych,
 # GitLab's parser, and to YAML 1.1), the line and paragraph separators, the byte-order mark.
 # Lone surrogates cannot be written as UTF-8 at all, and Psych rejects their \u escapes.
@@ -124,6 +132,36 @@ def md_text(value: object) -> Safe:
     return Safe(re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text))
 
 
+_DOCKER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def docker_str(value: object) -> Safe:
+    """A double-quoted Dockerfile word (LABEL/ENV values): no variable substitution, one line.
+
+    Dockerfile words expand ``$VAR`` and treat ``\\`` as an escape, even inside double quotes;
+    control characters (newlines would end the instruction) become spaces.
+    """
+    text = _DOCKER_CONTROL.sub(" ", str(value))
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return Safe(f'"{text}"')
+
+
+def docker_json(argv: Iterable[object]) -> Safe:
+    """An exec-form array (ENTRYPOINT/CMD/HEALTHCHECK): JSON, never run by a shell."""
+    return Safe(json.dumps([str(a) for a in argv], ensure_ascii=True))
+
+
+def sh_words(values: Iterable[object]) -> Safe:
+    """Shell words for a shell-form RUN line; a control character would break the Dockerfile."""
+    words = []
+    for value in values:
+        text = str(value)
+        if _DOCKER_CONTROL.search(text):
+            raise ValueError(f"{text!r} contains a control character")
+        words.append(shlex.quote(text))
+    return Safe(" ".join(words))
+
+
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 
 
@@ -138,6 +176,7 @@ def ident(value: object) -> Safe:
 FILTERS = {
     "groovy_str": groovy_str,
     "groovy_list": groovy_list,
+    "groovy_bool": groovy_bool,
     "yaml_str": yaml_str,
     "yaml_value": yaml_value,
     "gitlab_expr_str": gitlab_expr_str,
@@ -147,6 +186,9 @@ FILTERS = {
     "ident": ident,
     "xml_text": xml_text,
     "md_text": md_text,
+    "docker_str": docker_str,
+    "docker_json": docker_json,
+    "sh_words": sh_words,
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lepton_ci.pipeline.model import shell_line
+from lepton_ci.render.escape import FILTERS, environment, groovy_bool
 from lepton_ci.render.outputs import generated_files
 from lepton_ci.spec.loader import parse_spec
 from tests.jenkins.conftest import SPECS, STYLES, hostile, payload
@@ -94,3 +95,18 @@ def test_a_unicode_escape_cannot_end_a_comment_under_jenkins_groovy(
     )
     assert run.returncode == 0 and run.stdout.strip() == "END", run.stderr[-2000:]
     assert not marker.exists(), "a comment in the Jenkinsfile ran as Groovy"
+
+
+@pytest.mark.parametrize("value", ["false", "true", "", 0, 1, None])
+def test_a_groovy_boolean_is_only_ever_written_from_a_bool(value: object) -> None:
+    """In Groovy the string 'false' is truthy (the bug that once skipped every stage), so the
+    filter refuses anything but a real bool rather than guess."""
+    with pytest.raises(ValueError, match="is not a bool"):
+        groovy_bool(value)
+    assert (groovy_bool(True), groovy_bool(False)) == ("true", "false")
+
+
+def test_every_template_filter_is_registered_in_one_place() -> None:
+    """The Dockerfile's filters live in the same registry as the Groovy and YAML ones."""
+    assert {"docker_str", "docker_json", "sh_words", "groovy_bool"} <= set(FILTERS)
+    assert set(FILTERS) <= set(environment().filters)
