@@ -1,13 +1,16 @@
 """Artifact-store benchmark: `models register` and `models pull` of a large model.
 
-For each store (local directory; S3 on moto's standalone server on loopback) it registers a
-model of ``--model-mb`` MiB (random weights, so nothing deduplicates) and pulls it into a fresh
+For each store (local directory; S3 on moto's standalone server on loopback; an OCI registry:
+the Debian docker-registry that `.ci/services` starts on loopback) it registers a model of
+``--model-mb`` MiB (random weights, so nothing deduplicates) and pulls it into a fresh
 directory, each as its own `lepton-ci` process, and reports wall time, throughput and the
-process's peak RSS; baselines in the same run: ``cp -r`` of the model directory (local) and one
-boto3 ``upload_file`` / ``download_file`` of the same bytes (S3). A store that held the model
-in memory would show a peak RSS above the model's size; the goal is far below it.
+process's peak RSS; baselines in the same run: ``cp -r`` of the model directory (local), one
+boto3 ``upload_file`` / ``download_file`` of the same bytes (S3), and ``docker push`` / ``docker
+pull`` of an image whose one layer is the model directory (OCI; the engine does the work, so
+the RSS of that row is the docker client's only). A store that held the model in memory would
+show a peak RSS above the model's size; the goal is far below it.
 
-Run: ``.venv/bin/python benchmarks/store.py [--model-mb 200] [--stores local,s3]``
+Run: ``.venv/bin/python benchmarks/store.py [--model-mb 200] [--stores local,s3,oci]``
 """
 
 from __future__ import annotations
@@ -95,10 +98,49 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto server did not start")
 
 
+REPOSITORY = f"bench/store-{os.getpid()}"
+
+
+def oci_services() -> dict[str, str]:
+    """DOCKER_HOST and LEPTON_LOCAL_REGISTRY from `.ci/services` (starts them if need be)."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "services")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LEPTON_PYTHON": sys.executable},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f".ci/services failed:\n{proc.stderr[-2000:]}")
+    pairs = (line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def docker_baseline(
+    model: Path, work: Path, env: dict[str, str], size: float
+) -> list[tuple[str, str, float, float, float]]:
+    """``docker push`` and ``docker pull`` of an image whose one layer is the model directory."""
+    image = f"{env['LEPTON_LOCAL_REGISTRY']}/{REPOSITORY}-image:bench"
+    layer = work / "layer.tar"
+    subprocess.run(["tar", "-cf", str(layer), "-C", str(model), "."], check=True)
+    subprocess.run(["docker", "import", str(layer), image], env=env, check=True, capture_output=True)
+    layer.unlink()
+    try:
+        push = measured(["docker", "push", "--quiet", image], work, env)
+        subprocess.run(["docker", "image", "rm", image], env=env, check=True, capture_output=True)
+        pull = measured(["docker", "pull", "--quiet", image], work, env)
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", image], env=env, capture_output=True)
+    return [
+        ("oci", "baseline: docker push (1 layer)", push[0], size / push[0], push[1]),
+        ("oci", "baseline: docker pull (1 layer)", pull[0], size / pull[0], pull[1]),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-mb", type=int, default=200)
-    parser.add_argument("--stores", default="local,s3")
+    parser.add_argument("--stores", default="local,s3,oci")
     args = parser.parse_args()
     lepton = [sys.executable, "-m", "lepton_ci"]
     rows: list[tuple[str, str, float, float, float]] = []
@@ -125,6 +167,10 @@ def main() -> None:
                 }
                 os.environ.update({k: env[k] for k in env if k.startswith("AWS_")})
                 boto3.client("s3").create_bucket(Bucket="bench")
+            elif kind == "oci":
+                services = oci_services()
+                env |= services
+                env["LEPTON_ARTIFACTS"] = f"oci://{services['LEPTON_LOCAL_REGISTRY']}/{REPOSITORY}"
             else:
                 env["LEPTON_ARTIFACTS"] = str(work / "artifacts")
             env["LEPTON_REGISTRY"] = str(work / f"{kind}.db")
@@ -138,6 +184,8 @@ def main() -> None:
                 if kind == "local":
                     secs, rss = measured(["cp", "-r", str(model), str(work / "cp")], work, env)
                     rows.append((kind, "baseline: cp -r", secs, size / secs, rss))
+                elif kind == "oci":
+                    rows += docker_baseline(model, work, env, size)
                 else:
                     script = (
                         "import boto3,sys; c=boto3.client('s3'); "
