@@ -123,7 +123,9 @@ def docker_baseline(
     image = f"{env['LEPTON_LOCAL_REGISTRY']}/{REPOSITORY}-image:bench"
     layer = work / "layer.tar"
     subprocess.run(["tar", "-cf", str(layer), "-C", str(model), "."], check=True)
-    subprocess.run(["docker", "import", str(layer), image], env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "import", str(layer), image], env=env, check=True, capture_output=True
+    )
     layer.unlink()
     try:
         push = measured(["docker", "push", "--quiet", image], work, env)

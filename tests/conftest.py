@@ -25,6 +25,7 @@ SLOW_MODULES = {
     "tests/golden/test_parity.py",  # Groovy evaluation of every golden Jenkinsfile
     "tests/gitlab/test_gitlab_ci_local.py",  # gitlab-ci-local (node)
     "tests/gitlab/test_tags.py",
+    "tests/core/test_fuzz.py",  # hypothesis, judged by Ruby Psych and Groovy 2.4 (a JVM)
 }
 SLOW_TESTS = {
     "tests/runtime/test_train.py::test_cache_hit_skips_training_and_no_cache_retrains",

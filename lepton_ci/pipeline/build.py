@@ -227,16 +227,22 @@ def _with_kill_switches(jobs: list[Job]) -> tuple[Job, ...]:
     by_name = {job.name: job for job in jobs}
     rank = {job.kill_switch: i for i, job in enumerate(jobs)}
 
-    def upstream(job: Job, seen: set[str]) -> None:
-        for name in job.needs:
-            need = by_name[name]
-            seen.add(need.kill_switch)
-            upstream(need, seen)
+    def upstream(job: Job) -> set[str]:
+        """The kill switches of every job ``job`` needs, directly or not."""
+        seen: set[str] = set()
+        visited: set[str] = set()
+        pending = list(job.needs)
+        while pending:
+            name = pending.pop()
+            if name not in visited:
+                visited.add(name)
+                seen.add(by_name[name].kill_switch)
+                pending += by_name[name].needs
+        return seen
 
     out = []
     for job in jobs:
-        seen: set[str] = set()
-        upstream(job, seen)
+        seen = upstream(job)
         seen.discard(job.kill_switch)
         others = sorted(seen, key=lambda s: rank[s])
         out.append(replace(job, disabled_by=(job.kill_switch, *others)))

@@ -18,11 +18,18 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from lepton_ci.errors import Problem, SpecError
 from lepton_ci.spec.model import PATTERN_HELP, Spec
 
 SPEC_FILENAME = "lepton.yaml"
+MAX_SPEC_BYTES = 1 << 20
+"""A spec is a page of settings; a larger file is a mistake (or an attack), refused unread."""
+MAX_SPEC_VALUES = 100_000
+"""Values the spec may hold once YAML aliases (``*name``) are expanded: a kilobyte of nested
+aliases (the "billion laughs") would otherwise expand to millions while it is validated."""
 
 
 def load_spec(path: str | Path = SPEC_FILENAME) -> Spec:
@@ -53,10 +60,21 @@ def parse_spec(text: str, file: str | Path | None = None) -> Spec:
 
 
 def _read_yaml(text: str, file: str | Path | None) -> Any:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        message = f"the spec is {size} bytes; at most {MAX_SPEC_BYTES} are read"
+        raise SpecError(file, [Problem(message, line=1)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
+        _check_expansion(yaml.compose(text), file)
         return yaml.load(text)
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError(file, [Problem("invalid YAML: nested too deeply", line=1)]) from None
+    except ReaderError as exc:  # a character YAML does not allow, found before any token
+        raise SpecError(file, [_forbidden_character(exc, text)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -67,6 +85,53 @@ def _read_yaml(text: str, file: str | Path | None) -> Any:
         ) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
         raise SpecError(file, [Problem(f"invalid YAML: {exc}")]) from None
+
+
+def _forbidden_character(exc: ReaderError, text: str) -> Problem:
+    """The problem of a character YAML forbids (a control character), at its line and column."""
+    before = text[: exc.position]
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return Problem(
+        f"invalid YAML: character U+{code:04X} is not allowed in YAML",
+        line=before.count("\n") + 1,
+        column=exc.position - (before.rfind("\n") + 1) + 1,
+        hint=f'write it as the escape "\\u{code:04X}" inside a double-quoted string',
+    )
+
+
+def _check_expansion(root: Node | None, file: str | Path | None) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_SPEC_VALUES` values."""
+    sizes: dict[int, int] = {}
+    reused: list[Node] = []
+
+    def expanded(node: Node) -> int:
+        if id(node) in sizes:
+            reused.append(node)
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a recursive alias counts once
+        if isinstance(node, MappingNode):
+            total = 1 + sum(expanded(k) + expanded(v) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            total = 1 + sum(expanded(item) for item in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        return total
+
+    if root is None or expanded(root) <= MAX_SPEC_VALUES:
+        return
+    anchor = max(reused, key=lambda node: sizes[id(node)])
+    raise SpecError(
+        file,
+        [
+            Problem(
+                f"the aliases of &{anchor.anchor} expand the spec beyond {MAX_SPEC_VALUES} values",
+                line=anchor.start_mark.line + 1,
+                column=anchor.start_mark.column + 1,
+                hint="write the values out, or use fewer nested aliases",
+            )
+        ],
+    )
 
 
 def _problem(err: Any, data: Any) -> Problem:

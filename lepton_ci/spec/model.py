@@ -362,8 +362,18 @@ class EnvironmentSpec(_Model):
         return self.name if self.name in known else aliases.get(self.name, "other")
 
 
+MAX_ENVIRONMENTS = 20
+"""Each deploy job waits on the one before it, and Jenkins compiles a Declarative pipeline into
+one JVM method of at most 64 KiB (JENKINS-37984, "Method code too large"): a bound a real
+promotion path (two to five environments) never meets."""
+
+
 class DeploySpec(_Model):
-    environments: list[EnvironmentSpec] = Field(default_factory=list)
+    environments: list[EnvironmentSpec] = Field(
+        default_factory=list,
+        max_length=MAX_ENVIRONMENTS,
+        description=f"Environments in promotion order, at most {MAX_ENVIRONMENTS}.",
+    )
 
     @field_validator("environments")
     @classmethod

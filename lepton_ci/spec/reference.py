@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from lepton_ci.spec.loader import MAX_SPEC_BYTES, MAX_SPEC_VALUES
 from lepton_ci.spec.model import PATTERN_HELP, Spec
 
 
@@ -73,7 +74,9 @@ def reference_markdown() -> str:
         "# lepton.yaml field reference",
         "",
         "Generated from `lepton_ci/spec/model.py` by `python -m lepton_ci.spec.reference`;",
-        "a test keeps it in sync. Unknown keys are errors.",
+        "a test keeps it in sync. Unknown keys are errors. A spec file is at most",
+        f"{MAX_SPEC_BYTES // 1024} KiB, and its YAML aliases (`*name`) may expand it to at most",
+        f"{MAX_SPEC_VALUES} values: larger files are refused before they are validated.",
         "",
         "| field | type | default | description |",
         "|---|---|---|---|",

@@ -135,3 +135,48 @@ def test_environment_names_must_be_unique() -> None:
     text = VALID + "deploy:\n  environments:\n    - {name: staging}\n    - {name: staging}\n"
     (msg,) = problems(text)
     assert "environment 'staging' is defined twice" in msg
+
+
+def test_an_oversized_spec_is_refused_before_it_is_parsed() -> None:
+    (msg,) = problems(VALID + "# padding\n" * 120_000)
+    assert msg.startswith("lepton.yaml:1: the spec is 1200") and "at most 1048576" in msg
+
+
+def test_an_alias_bomb_is_refused_at_its_anchor_without_expanding_it() -> None:
+    """A kilobyte of nested aliases would expand to 9**6 values while it is validated."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 6)
+    ]
+    text = "\n".join(levels) + "\n" + VALID + "image: {pip: *a5}\n"
+    (msg,) = problems(text)
+    assert msg.startswith("lepton.yaml:6:5: the aliases of &a5 expand the spec beyond 100000")
+    assert "hint: write the values out" in msg
+
+
+def test_a_few_aliases_are_still_fine() -> None:
+    spec = parse_spec(VALID + "agents: {train: {label: &gpu gpu}, evaluate: {label: *gpu}}\n")
+    assert spec.agents.train.label == spec.agents.evaluate.label == "gpu"
+
+
+def test_nesting_too_deep_for_the_parser_is_a_spec_error() -> None:
+    (msg,) = problems("gates: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert msg == "lepton.yaml:1: invalid YAML: nested too deeply"
+
+
+def test_a_promotion_path_has_at_most_twenty_environments() -> None:
+    """Render once died of a RecursionError at 1,000 environments; now the spec says why."""
+    envs = "".join(f"    - {{name: env{i}}}\n" for i in range(21))
+    (msg,) = problems(VALID + "deploy:\n  environments:\n" + envs)
+    assert msg == (
+        "lepton.yaml:9:5: deploy.environments: list should have at most 20 items after "
+        "validation, not 21"
+    )
+
+
+def test_a_control_character_is_located_and_the_escape_suggested() -> None:
+    """Found by the fuzzer (tests/core/test_fuzz.py): ruamel reports these by offset only."""
+    (msg,) = problems(VALID + 'serve: {workers: 1}\nx: "a\x1fb"\n')
+    assert msg == (
+        "lepton.yaml:8:6: invalid YAML: character U+001F is not allowed in YAML\n"
+        '    hint: write it as the escape "\\u001F" inside a double-quoted string'
+    )
