@@ -28,9 +28,16 @@ TRANSIENT = re.compile(
     r"connection refused|too many requests|\b429\b|TLS handshake timeout",
     re.I,
 )
+ENGINE_RETRIED = "the Docker engine already retried"
+"""A push error after the engine's own retries: the engine tries each layer upload 5 times,
+5, 10, 15 and 20 s apart, saying "Retrying in N seconds" in the push stream (moby
+distribution/xfer/upload.go, maxUploadAttempts; seen from Debian's docker.io 28.2). Retrying
+that push again would wait 50 s a time: a registry answering 500 held a push for 207 s."""
+_RETRYING = re.compile(r"Retrying in (\d+) seconds?")
 PERMANENT = re.compile(
     r"unauthori[sz]ed|authentication required|denied|forbidden|\b40[134]\b|not found|"
-    r"name unknown|manifest invalid|manifest unknown|blob unknown|invalid reference",
+    r"name unknown|manifest invalid|manifest unknown|blob unknown|invalid reference|"
+    + ENGINE_RETRIED,
     re.I,
 )
 
@@ -131,12 +138,20 @@ def stream_push(
     existing: set[str] = set()
     digest = None
     last_report = time.monotonic()
+    engine_retries, last_countdown = 0, None
     stream = cli.api.push(name, tag=tag, auth_config=auth, stream=True, decode=True)
     for chunk in stream:
         if "error" in chunk:
             detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            if engine_retries:
+                detail += f" ({ENGINE_RETRIED} the upload {engine_retries + 1} times)"
             raise ServerError(redact(f"push {name}:{tag} failed: {detail}", hidden))
         layer, status = chunk.get("id"), chunk.get("status", "")
+        countdown = _RETRYING.fullmatch(status)
+        if countdown:  # one retry's countdown: 5, 4, ... 1 s; the next starts higher
+            seconds = int(countdown.group(1))
+            engine_retries += last_countdown is None or seconds > last_countdown
+            last_countdown = seconds
         if layer and status == "Layer already exists":
             existing.add(layer)
         elif layer and status == "Pushing":
