@@ -1,4 +1,4 @@
-"""What every server adapter shares: credentials from the environment, redaction, retries.
+"""What every server adapter shares: credentials from the environment, redaction, errors.
 
 Secrets are read from the environment only, never accepted on the command line, and every
 text that may reach a user (messages, hints, the server's words) goes through :func:`redact`.
@@ -9,15 +9,9 @@ from __future__ import annotations
 import html
 import os
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
 
 from lepton_ci.errors import ExitCode, LeptonError, ServerError
 from lepton_ci.redaction import redact
-
-T = TypeVar("T")
 
 _MAX_WORDS = 600
 
@@ -68,49 +62,3 @@ class LintFailed(LeptonError):
     """The server's linter rejected the file."""
 
     exit_code = ExitCode.SPEC
-
-
-class Transient(Exception):
-    """Internal: a failure worth retrying (timeout, connection error, 5xx, 429)."""
-
-    def __init__(self, final: ServerError) -> None:
-        super().__init__(final.message)
-        self.final = final
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff: ``attempts`` tries, waiting ``base``, 2 x base, … ≤ ``cap``."""
-
-    attempts: int = 4
-    base_seconds: float = 1.0
-    cap_seconds: float = 30.0
-    timeout_seconds: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        """From ``LEPTON_HTTP_RETRIES``, ``LEPTON_HTTP_BACKOFF``, ``LEPTON_HTTP_TIMEOUT``."""
-        return cls(
-            attempts=max(1, int(os.environ.get("LEPTON_HTTP_RETRIES", "4"))),
-            base_seconds=float(os.environ.get("LEPTON_HTTP_BACKOFF", "1.0")),
-            timeout_seconds=float(os.environ.get("LEPTON_HTTP_TIMEOUT", "30")),
-        )
-
-    def delays(self) -> list[float]:
-        return [min(self.cap_seconds, self.base_seconds * 2**i) for i in range(self.attempts - 1)]
-
-    def call(self, func: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
-        """Run ``func``; on :class:`Transient` wait and retry, then raise its final error."""
-        delays = self.delays()
-        for attempt in range(self.attempts):
-            try:
-                return func()
-            except Transient as exc:
-                if attempt == len(delays):
-                    final = exc.final
-                    raise type(final)(
-                        f"{final.message} (gave up after {self.attempts} attempts)",
-                        hint=final.hint,
-                    ) from None
-                sleep(delays[attempt])
-        raise AssertionError("unreachable")  # pragma: no cover

@@ -9,7 +9,6 @@ python-gitlab's exceptions into ours with GitLab's own (redacted) message.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,13 +18,12 @@ from lepton_ci.adapters.base import (
     ConfigurationMissing,
     LintFailed,
     NotFound,
-    RetryPolicy,
-    Transient,
     require_env,
     server_words,
 )
 from lepton_ci.errors import LeptonError, MissingDependency, ServerError, StepError
 from lepton_ci.redaction import redact
+from lepton_ci.retrying import Backoff, Transient, poll_until
 
 T = TypeVar("T")
 FINISHED = ("success", "failed", "canceled", "skipped", "manual", "scheduled")
@@ -42,13 +40,13 @@ class GitLabServer:
         *,
         private_token: str | None = None,
         job_token: str | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
     ) -> None:
         try:
             import gitlab
         except ImportError:
             raise MissingDependency("python-gitlab", "gitlab") from None
-        self.retry = retry or RetryPolicy.from_env()
+        self.retry = retry or Backoff.from_env()
         self.url = url.rstrip("/")
         self.token_name = "GITLAB_TOKEN" if private_token else "CI_JOB_TOKEN"
         self._job_token = job_token if not private_token else None
@@ -61,7 +59,7 @@ class GitLabServer:
         )
 
     @classmethod
-    def from_env(cls, *, retry: RetryPolicy | None = None) -> GitLabServer:
+    def from_env(cls, *, retry: Backoff | None = None) -> GitLabServer:
         url = require_env(
             "GITLAB_URL", "the GitLab instance to talk to", alternatives=("CI_SERVER_URL",)
         )
@@ -282,8 +280,10 @@ def follow_pipeline(
     """Poll the pipeline and its jobs, reporting each job's status change, until it finishes."""
     pipeline_id = int(pipeline["id"])
     seen: dict[int, str] = {}
-    deadline = time.monotonic() + timeout
-    while True:
+    current: dict[str, Any] = {}
+
+    def finished() -> dict[str, Any] | None:
+        nonlocal current
         current = server.pipeline(project, pipeline_id)
         for job in sorted(server.pipeline_jobs(project, pipeline_id), key=lambda j: j["id"]):
             status = str(job.get("status"))
@@ -294,14 +294,17 @@ def follow_pipeline(
                     f"  {job.get('stage')}/{job.get('name')}: {status}"
                     + (f" ({reason})" if reason and status == "failed" else "")
                 )
-        if current.get("status") in FINISHED:
-            return current
-        if time.monotonic() > deadline:
-            raise ServerError(
-                f"pipeline {pipeline_id} still {current.get('status')} after "
-                f"{timeout:g}s: {current.get('web_url')}"
-            )
-        time.sleep(poll)
+        return current if current.get("status") in FINISHED else None
+
+    return poll_until(
+        finished,
+        timeout=timeout,
+        interval=poll,
+        error=lambda: ServerError(
+            f"pipeline {pipeline_id} still {current.get('status')} after "
+            f"{timeout:g}s: {current.get('web_url')}"
+        ),
+    )
 
 
 def check_pipeline(pipeline: dict[str, Any], jobs: list[dict[str, Any]]) -> None:

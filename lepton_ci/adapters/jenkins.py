@@ -20,8 +20,6 @@ from lepton_ci.adapters.base import (
     AuthError,
     LintFailed,
     NotFound,
-    RetryPolicy,
-    Transient,
     require_env,
     server_words,
 )
@@ -34,6 +32,7 @@ from lepton_ci.errors import (
     StepError,
 )
 from lepton_ci.redaction import redact
+from lepton_ci.retrying import Backoff, Transient, poll_until
 
 T = TypeVar("T")
 _STATUS = re.compile(r"\[(\d{3})\]")
@@ -79,14 +78,14 @@ class JenkinsServer:
         user: str | None,
         token: str | None,
         *,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
     ) -> None:
         try:
             import jenkins
         except ImportError:
             raise MissingDependency("python-jenkins", "jenkins") from None
         self._jenkins_mod = jenkins
-        self.retry = retry or RetryPolicy.from_env()
+        self.retry = retry or Backoff.from_env()
         self.url = url.rstrip("/") + "/"
         self._user = user
         # python-jenkins retries only connection errors, without telling; we retry ourselves.
@@ -95,7 +94,7 @@ class JenkinsServer:
         )
 
     @classmethod
-    def from_env(cls, *, retry: RetryPolicy | None = None) -> JenkinsServer:
+    def from_env(cls, *, retry: Backoff | None = None) -> JenkinsServer:
         url = require_env("JENKINS_URL", "the Jenkins controller to talk to")
         user = os.environ.get("JENKINS_USER")
         token = os.environ.get("JENKINS_TOKEN")
@@ -117,10 +116,7 @@ class JenkinsServer:
             except Exception as exc:  # python-jenkins raises JenkinsException and requests errors
                 raise self._translate(exc, what, subject, write) from None
 
-        try:
-            return self.retry.call(once)
-        except Transient as exc:  # pragma: no cover - RetryPolicy.call re-raises the final error
-            raise exc.final from None
+        return self.retry.call(once)
 
     def _translate(self, exc: Exception, what: str, subject: str, write: bool) -> Exception:
         import requests
@@ -261,9 +257,10 @@ class JenkinsServer:
 
     def wait_for_build_number(self, queue_id: int, *, poll: float, timeout: float) -> int:
         """Follow the queue item until it becomes a build; returns the build number."""
-        deadline = time.monotonic() + timeout
-        said_why = ""
-        while True:
+        said_why = why = ""
+
+        def build_number() -> int | None:
+            nonlocal said_why, why
             item: dict[str, Any] = self._call(
                 "reading the queue item",
                 lambda: self._request("GET", f"queue/item/{queue_id}/api/json").json(),
@@ -280,12 +277,17 @@ class JenkinsServer:
 
                 say(f"queued: {server_words(why)}", step="jenkins")
                 said_why = why
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"the build stayed in the queue for {timeout:g}s: {server_words(why)}",
-                    hint="check that an agent with the job's label is online",
-                )
-            time.sleep(poll)
+            return None
+
+        return poll_until(
+            build_number,
+            timeout=timeout,
+            interval=poll,
+            error=lambda: ServerError(
+                f"the build stayed in the queue for {timeout:g}s: {server_words(why)}",
+                hint="check that an agent with the job's label is online",
+            ),
+        )
 
     def console_chunks(self, name: str, number: int, *, poll: float) -> Iterator[str]:
         """The build's console text as it grows (``logText/progressiveText``)."""
@@ -308,18 +310,21 @@ class JenkinsServer:
         self, name: str, number: int, *, poll: float, timeout: float
     ) -> dict[str, Any]:
         """Build info once the build has a result (the console may end slightly earlier)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def finished() -> dict[str, Any] | None:
             info: dict[str, Any] = self._call(
                 "reading the build",
                 lambda: self.client.get_build_info(name, number),
                 subject=f"build {name} #{number}",
             )
-            if info.get("result") or not info.get("building", False):
-                return info
-            if time.monotonic() > deadline:
-                raise ServerError(f"build {name} #{number} has no result after {timeout:g}s")
-            time.sleep(poll)
+            return info if info.get("result") or not info.get("building", False) else None
+
+        return poll_until(
+            finished,
+            timeout=timeout,
+            interval=poll,
+            error=lambda: ServerError(f"build {name} #{number} has no result after {timeout:g}s"),
+        )
 
     def test_report(self, name: str, number: int) -> dict[str, Any] | None:
         """The build's JUnit test report, or None when it published none."""

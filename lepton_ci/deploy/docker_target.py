@@ -23,6 +23,7 @@ from lepton_ci.deploy.release import Backend, DeployFailed, Release
 from lepton_ci.deploy.serve_command import serve_env
 from lepton_ci.deploy.switch import front_status
 from lepton_ci.errors import MissingDependency, ServerError
+from lepton_ci.retrying import poll_until
 
 LABEL = "ci.lepton"
 UPSTREAM_DIR = "/tmp"
@@ -227,16 +228,20 @@ class DockerRuntime:
                 detach=True,
                 restart_policy={"Name": "unless-stopped"},
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def cannot_listen() -> DeployFailed:
+            logs = front.logs(tail=20).decode(errors="replace")
+            return DeployFailed(f"the front could not listen on {self.front_url}", logs)
+
+        def listening() -> bool:
             if front_status(self.front_url) is not None:
-                return
+                return True
             front.reload()
             if front.status not in ("created", "running"):
-                break
-            time.sleep(0.1)
-        logs = front.logs(tail=20).decode(errors="replace")
-        raise DeployFailed(f"the front could not listen on {self.front_url}", logs)
+                raise cannot_listen()
+            return False
+
+        poll_until(listening, timeout=30, interval=0.1, error=cannot_listen)
 
     def _front_healthcheck(self) -> dict[str, Any]:
         """The image's HEALTHCHECK probes serve's port; the front is checked on its own."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_ci.console import info
 from lepton_ci.deploy.release import Outcome, Release
 from lepton_ci.errors import MissingDependency, ServerError
+from lepton_ci.retrying import poll_until
 
 if TYPE_CHECKING:
     from lepton_ci.spec.model import EnvironmentSpec, Spec
@@ -144,9 +145,10 @@ class Cluster:
 
     def wait_available(self, name: str, timeout: float) -> None:
         """Until the Deployment's newest generation is fully rolled out and available."""
-        deadline = time.monotonic() + timeout
         last = "no status yet"
-        while time.monotonic() < deadline:
+
+        def rolled_out() -> bool:
+            nonlocal last
             dep = self.read("Deployment", name)
             if dep is None:
                 raise RolloutFailed(f"Deployment {name} disappeared during the rollout")
@@ -165,10 +167,16 @@ class Cluster:
             available = status.get("availableReplicas", 0)
             total = status.get("replicas", 0)
             if current and updated >= want and available >= want and total <= want:
-                return
+                return True
             last = f"{updated}/{want} updated, {available}/{want} available"
-            time.sleep(self.wait_interval)
-        raise RolloutFailed(f"{name} was not available after {timeout:g}s ({last})")
+            return False
+
+        poll_until(
+            rolled_out,
+            timeout=timeout,
+            interval=self.wait_interval,
+            error=lambda: RolloutFailed(f"{name} was not available after {timeout:g}s ({last})"),
+        )
 
 
 def _docs(

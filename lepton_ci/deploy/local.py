@@ -15,14 +15,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from lepton_ci.deploy.release import Backend, DeployFailed, Release
 from lepton_ci.deploy.serve_command import serve_args
 from lepton_ci.deploy.switch import front_status
 from lepton_ci.fsutil import atomic_write_json
+from lepton_ci.retrying import poll, poll_until
 
 STATE_DIR = ".lepton/deploy"
 
@@ -32,14 +34,13 @@ def state_dir(root: Path, environment: str) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs and may be signalled by us (an exited, unreaped zombie does not)."""
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
         return False
-    try:  # a zombie (exited, not yet reaped) is not alive
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:
         return True
 
 
@@ -49,12 +50,13 @@ def terminate(pid: int, grace: float) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         _reap(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
+        return not pid_alive(pid)
+
+    if poll(gone, timeout=grace, interval=0.05):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
@@ -178,15 +180,19 @@ class LocalRuntime:
         )
         log.close()
         (self.dir / "front.pid").write_text(str(proc.pid))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+
+        def cannot_listen() -> DeployFailed:
+            tail = (self.dir / "logs" / "front.log").read_text(errors="replace")[-500:]
+            return DeployFailed(f"the front could not listen on {self.front_url}", tail)
+
+        def listening() -> bool:
             if front_status(self.front_url) is not None:
-                return
+                return True
             if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = (self.dir / "logs" / "front.log").read_text(errors="replace")[-500:]
-        raise DeployFailed(f"the front could not listen on {self.front_url}", tail)
+                raise cannot_listen()
+            return False
+
+        poll_until(listening, timeout=15, interval=0.05, error=cannot_listen)
 
     def write_upstream(self, generation: str, upstream: str) -> None:
         tmp = self.dir / ".upstream.tmp"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lepton_ci.deploy.release import DeployFailed
+from lepton_ci.retrying import poll_until
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -42,18 +43,28 @@ def wait_ready(
     """Poll ``url`` until it answers 200; fail early when the version died. Returns seconds."""
     start = time.monotonic()
     last = "no answer"
-    while time.monotonic() - start < timeout:
+
+    def ready() -> bool:
+        nonlocal last
         if not alive():
             raise DeployFailed(f"the new version exited before it was ready ({last})")
         try:
             status, body = get(url)
-            if status == 200:
-                return time.monotonic() - start
-            last = f"HTTP {status}: {body[:200].decode(errors='replace')}"
         except (OSError, ValueError) as exc:
             last = f"{type(exc).__name__}: {exc}"
-        time.sleep(interval)
-    raise DeployFailed(f"{url} was not ready after {timeout:g}s (last answer: {last})")
+            return False
+        if status == 200:
+            return True
+        last = f"HTTP {status}: {body[:200].decode(errors='replace')}"
+        return False
+
+    poll_until(
+        ready,
+        timeout=timeout,
+        interval=interval,
+        error=lambda: DeployFailed(f"{url} was not ready after {timeout:g}s (last answer: {last})"),
+    )
+    return time.monotonic() - start
 
 
 def smoke_test(base_url: str, payload: Any, token: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from lepton_ci.console import info
 from lepton_ci.deploy.probe import get, smoke_test, wait_ready
 from lepton_ci.deploy.release import Backend, DeployFailed, Release
 from lepton_ci.netutil import free_port
+from lepton_ci.retrying import poll, poll_until
 from lepton_ci.serve.auth import token_from_env
 
 
@@ -59,24 +60,30 @@ def route(runtime: Runtime, front_url: str, backend: Backend, timeout: float = 3
     generation = f"{time.time_ns()}"
     upstream = f"127.0.0.1:{backend.port}"
     runtime.write_upstream(generation, upstream)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = front_status(front_url)
-        if status and status.get("generation") == generation and status.get("upstream") == upstream:
-            return
-        time.sleep(0.05)
-    raise DeployFailed(f"the front at {front_url} did not switch to {upstream} in {timeout:g}s")
+
+    def switched() -> bool:
+        status = front_status(front_url) or {}
+        return status.get("generation") == generation and status.get("upstream") == upstream
+
+    poll_until(
+        switched,
+        timeout=timeout,
+        interval=0.05,
+        error=lambda: DeployFailed(
+            f"the front at {front_url} did not switch to {upstream} in {timeout:g}s"
+        ),
+    )
 
 
 def drain(front_url: str, backend: Backend, timeout: float) -> None:
     """Wait until the front has no request in flight to ``backend`` (or ``timeout``)."""
     upstream = f"127.0.0.1:{backend.port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def drained() -> bool:
         status = front_status(front_url)
-        if status is None or not status.get("active", {}).get(upstream):
-            return
-        time.sleep(0.1)
+        return status is None or not status.get("active", {}).get(upstream)
+
+    poll(drained, timeout=timeout, interval=0.1)
 
 
 def switch(

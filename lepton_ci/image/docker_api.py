@@ -7,6 +7,7 @@ last words, with registry credentials redacted. Credentials travel only in API c
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from lepton_ci.console import info
 from lepton_ci.errors import MissingDependency, ServerError
 from lepton_ci.redaction import encoded_forms
+from lepton_ci.retrying import Backoff
 
 T = TypeVar("T")
 
@@ -103,7 +105,8 @@ def with_retries(
 ) -> T:
     """Run ``action``; retry transient failures with exponential backoff; raise ServerError."""
     hidden = list(hidden)
-    for attempt in range(1, attempts + 1):
+
+    def once() -> T:
         try:
             return action()
         except ServerError as exc:
@@ -118,16 +121,24 @@ def with_retries(
                 exc, docker.errors.DockerException | requests.exceptions.RequestException
             ):
                 raise
-            message = redact(f"{what} failed: {_first_line(exc)}", hidden)
-        message = redact(message, hidden)
-        if attempt == attempts or not is_transient(message):
-            raise ServerError(
-                message if attempt == 1 else f"{message} (after {attempt} attempts)"
-            ) from None
-        delay = backoff * 2 ** (attempt - 1)
-        info(f"{message}; retrying in {delay:g}s (attempt {attempt + 1}/{attempts})", step="image")
-        time.sleep(delay)
-    raise AssertionError("unreachable")
+            message = f"{what} failed: {_first_line(exc)}"
+        raise ServerError(redact(message, hidden)) from None
+
+    def retrying(exc: BaseException, delay: float, tries: int) -> None:
+        info(f"{exc}; retrying in {delay:g}s (attempt {tries + 1}/{attempts})", step="image")
+
+    def gave_up(exc: BaseException, tries: int) -> BaseException:
+        if isinstance(exc, ServerError) and tries > 1:
+            return ServerError(f"{exc.message} (after {tries} attempts)")
+        return exc
+
+    policy = Backoff(attempts=attempts, base_seconds=backoff, cap_seconds=math.inf)
+    return policy.call(
+        once,
+        retry_if=lambda exc: isinstance(exc, ServerError) and is_transient(exc.message),
+        give_up=gave_up,
+        on_retry=retrying,
+    )
 
 
 def stream_push(

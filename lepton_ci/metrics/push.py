@@ -74,12 +74,11 @@ def push_metrics(
         info(f"no metrics in {run_dir} (nothing trained or evaluated): nothing to push", step=STEP)
         return report
     names = tuple(run.names())
-    retry_kwargs = {"retries": retries, **({"sleep": sleep} if sleep else {})}
 
     def attempt(sink: str, action: Callable[[], None], *, retry: bool = True) -> None:
         try:
             if retry:
-                with_retries(action, **retry_kwargs)  # type: ignore[arg-type]
+                with_retries(action, retries=retries, sleep=sleep)
             else:
                 action()
         except Exception as exc:  # every sink failure is reported, never raised raw

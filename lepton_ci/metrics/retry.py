@@ -1,10 +1,11 @@
-"""Bounded retries with exponential backoff for metric sinks."""
+"""How metric sinks retry: every failure but a :class:`Permanent` one, 0.5 s, 1 s, 2 s … ≤ 8 s."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from lepton_ci.retrying import Backoff, Sleep
 
 T = TypeVar("T")
 
@@ -19,18 +20,15 @@ def with_retries(
     retries: int,
     base_delay: float = 0.5,
     max_delay: float = 8.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Sleep | None = None,
 ) -> T:
     """Run ``action``; on failure wait 0.5 s, 1 s, 2 s … (capped) and try again, ``retries``
-    times at most. :class:`Permanent` failures are raised at once."""
-    attempt = 0
-    while True:
-        try:
-            return action()
-        except Permanent:
-            raise
-        except Exception:
-            if attempt >= retries:
-                raise
-            sleep(min(max_delay, base_delay * 2**attempt))
-            attempt += 1
+    times at most; the last failure is raised as it is. :class:`Permanent` failures are raised
+    at once."""
+    policy = Backoff(attempts=retries + 1, base_seconds=base_delay, cap_seconds=max_delay)
+    return policy.call(
+        action,
+        retry_if=lambda exc: isinstance(exc, Exception) and not isinstance(exc, Permanent),
+        give_up=lambda exc, attempts: exc,
+        sleep=sleep,
+    )

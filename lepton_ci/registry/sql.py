@@ -65,6 +65,7 @@ from lepton_ci.registry.base import (
 from lepton_ci.registry.schema import migrate
 from lepton_ci.registry.tables import aliases, deployments, events, metric_points, versions
 from lepton_ci.registry.tables import files as _files
+from lepton_ci.retrying import retry_for
 
 BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 15
@@ -582,19 +583,18 @@ def _wal_mode(cursor: Any) -> None:
     of a killed writer, SQLite answers "database is locked" at once), so that one case is
     retried here for up to the busy timeout."""
     import sqlite3
-    import time
 
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    def switch() -> None:
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+    retry_for(
+        switch,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        interval=0.05,
+        retry_if=lambda exc: isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc),
+    )
 
 
 def _sqlite_begin(db: Connection) -> None:

@@ -18,13 +18,15 @@ import secrets
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+import psutil
+
 from lepton_ci import console
 from lepton_ci.errors import StepError
+from lepton_ci.retrying import poll
 
 GRACE_SECONDS = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -111,11 +113,14 @@ def stop_group(
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and (reap(), _alive(pgid))[1]:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+
+    def gone() -> bool:
+        reap()
+        return not _alive(pgid)
+
+    if not poll(gone, timeout=grace, interval=0.05):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
     return True
 
 
@@ -134,12 +139,14 @@ def _ours(pgid: int, token: str) -> bool:
     """Whether group ``pgid`` is the one that was started with ``token``: its leader, when it
     still runs, carries the token (Linux does not recycle a pid while its group lives)."""
     try:
-        environ = Path(f"/proc/{pgid}/environ").read_bytes()
-    except FileNotFoundError:
+        environ = psutil.Process(pgid).environ()
+    except psutil.ZombieProcess:
+        return False  # an exited, unreaped leader shows no environment: it cannot prove it
+    except psutil.NoSuchProcess:
         return True  # the leader is gone and the group lives on: the original group
-    except OSError:
+    except (psutil.AccessDenied, OSError):
         return False
-    return f"{GROUP_VAR}={token}".encode() in environ.split(b"\0")
+    return bool(environ.get(GROUP_VAR) == token)
 
 
 def _stop_leftovers(recorded: dict[str, str]) -> None:

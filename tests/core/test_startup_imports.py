@@ -1,5 +1,5 @@
 """The CLI starts fast: --help and the generator import no torch, docker, mlflow, kubernetes,
-sqlalchemy."""
+sqlalchemy, tenacity or psutil."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ HEAVY = (
     "matplotlib",
     "sqlalchemy",
     "psycopg",
+    "tenacity",
+    "psutil",
 )
 
 PROBE = """

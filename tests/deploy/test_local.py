@@ -109,3 +109,25 @@ def test_a_serve_token_protects_the_version_and_the_smoke_test_sends_it(
     assert post_json(f"{outcome.url}/predict", example)[0] == 401
     status, _ = post_json(f"{outcome.url}/predict", example, token="canary-serve-token-7f3a")
     assert status == 200
+
+
+def test_a_version_that_exited_but_is_not_reaped_yet_is_not_alive() -> None:
+    import subprocess
+    import time
+
+    from lepton_ci.deploy.local import pid_alive, terminate
+
+    running = subprocess.Popen(["sleep", "600"])
+    exited = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while pid_alive(exited.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not pid_alive(exited.pid)  # a zombie: exited, its parent (we) not told yet
+        assert pid_alive(running.pid)
+        terminate(running.pid, grace=5)
+        assert running.poll() is not None
+    finally:
+        running.kill()
+        running.wait()
+        exited.wait()

@@ -162,3 +162,47 @@ def test_a_lock_held_by_a_live_step_names_it(tmp_path: Path) -> None:
     refused = pytest.raises(StepError, match="another `lepton-ci train`")
     with work_lock(tmp_path / ".work"), refused, work_lock(tmp_path / ".work"):
         pass
+
+
+def test_a_recorded_group_whose_leader_carries_the_token_is_stopped(tmp_path: Path) -> None:
+    """As after a kill -9 of the step: the group's leader is no child of ours, and carries the
+    token of the lock file."""
+    token = "0123456789abcdef"
+    env = {**os.environ, trainer_process.GROUP_VAR: token}
+    pid_file = tmp_path / "leader.pid"
+    subprocess.run(["sh", "-c", f"setsid sleep 600 & echo $! > {pid_file}"], env=env, check=True)
+    leader = int(pid_file.read_text())
+    try:
+        assert wait_for(lambda: os.getpgid(leader) == leader)
+        lock = tmp_path / ".work" / trainer_process.LOCK_NAME
+        lock.parent.mkdir()
+        lock.write_text(f"pid=1\ngroup={leader}\ntoken={token}\n")
+        with work_lock(lock.parent):
+            assert wait_for(lambda: not alive(leader), 5)
+    finally:
+        if alive(leader):
+            os.kill(leader, signal.SIGKILL)
+
+
+def test_a_recorded_group_whose_leader_exited_unreaped_is_left_alone(tmp_path: Path) -> None:
+    """A zombie leader shows no environment, so nothing proves the group is the recorded one:
+    the processes of its group are not signalled."""
+    token = "0123456789abcdef"
+    env = {**os.environ, trainer_process.GROUP_VAR: token}
+    pid_file = tmp_path / "member.pid"
+    leader = subprocess.Popen(
+        ["sh", "-c", f"sleep 600 & echo $! > {pid_file}"], env=env, start_new_session=True
+    )
+    assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip() != "")
+    member = int(pid_file.read_text())
+    try:
+        assert wait_for(lambda: not alive(leader.pid))  # exited; we have not reaped it
+        lock = tmp_path / ".work" / trainer_process.LOCK_NAME
+        lock.parent.mkdir()
+        lock.write_text(f"pid=1\ngroup={leader.pid}\ntoken={token}\n")
+        with work_lock(lock.parent):
+            pass
+        assert alive(member)
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
