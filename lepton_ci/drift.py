@@ -81,11 +81,12 @@ class Histogram:
 
 
 def quantile_histogram(values: np.ndarray, bins: int = BINS) -> Histogram:
-    """``bins`` quantile bins of ``values`` (edges rounded to 6 digits, repeated ones merged:
+    """``bins`` quantile bins of ``values``: the edges are sample values (rounded to 6 digits,
+    repeated ones merged:
     a feature with few distinct values gets fewer, unequal bins) and the share of each."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    cuts = np.quantile(values, np.arange(1, bins) / bins)
+    cuts = np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf")
     edges = tuple(sorted({float(f"{c:.6g}") for c in cuts}))
     return _with_ratios(Histogram(edges, ()), values)
 

@@ -292,6 +292,7 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
             f"training finished but wrote no files to its output directory {output}",
             hint="save the model with ctx.save_model(...) or write to $LEPTON_OUTPUT_DIR",
         )
+    drift = drift_section(output, plan.spec.evaluate.task)
     manifest = build_manifest(
         output,
         model=plan.spec.model_name,
@@ -308,6 +309,7 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
             "world_size": plan.world_size,
             "inputs": summary(plan.inputs),
             "cache": {"hit": False, "key": plan.key},
+            **drift,
         },
     )
     write_manifest(output, manifest)  # last file of the artifact ...
@@ -327,6 +329,23 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
         report.get("resumed_from") is not None,
         _since(started),
     )
+
+
+def drift_section(output: Path, task: str) -> dict[str, Any]:
+    """``{"drift": ...}`` from the ``drift_reference.npz`` training left in ``output`` (none:
+    ``{}``); an unusable file fails the step, naming it."""
+    from lepton_ci.drift import REFERENCE_FILE, load_sample
+
+    path = output / REFERENCE_FILE
+    if not path.is_file():
+        return {}
+    reference = load_sample(path).reference(task)
+    console.info(
+        f"drift reference: {reference.samples} row(s) of {len(reference.features)} feature(s)"
+        + (" and the predictions" if reference.predictions else ""),
+        step=STEP,
+    )
+    return {"drift": reference.to_manifest()}
 
 
 def _store(plan: _Plan, cache_dir: Path) -> None:
