@@ -6,7 +6,7 @@ carries under ``drift``. ``lepton-ci serve`` counts every served row into the sa
 (:mod:`lepton_ci.serve.drift`), and the generated alert rules compute the PSI of the served
 shares against the reference shares in PromQL (:mod:`lepton_ci.render.monitoring`).
 
-PSI = Σ (a − e) · ln(a / e) over the bins, with ``e`` the reference share and ``a`` the served
+PSI = Σ (a - e) · ln(a / e) over the bins, with ``e`` the reference share and ``a`` the served
 one. As in Evidently (``get_binned_data(..., feel_zeroes=True)`` in
 ``src/evidently/calculations/stattests/utils.py``, used by ``stattests/psi.py``) an empty bin
 counts as a share of :data:`EPSILON`, so the PSI stays finite; here every share is clamped to at
@@ -105,7 +105,7 @@ def _with_ratios(histogram: Histogram, values: np.ndarray) -> Histogram:
 
 
 def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
-    """Σ (a − e) · ln(a / e), both shares clamped to at least :data:`EPSILON`."""
+    """Σ (a - e) · ln(a / e), both shares clamped to at least :data:`EPSILON`."""
     e = np.clip(np.asarray(expected, dtype=np.float64), EPSILON, None)
     a = np.clip(np.asarray(actual, dtype=np.float64), EPSILON, None)
     return float(np.sum((a - e) * np.log(a / e)))

@@ -170,7 +170,7 @@ def resource_rules(model: str) -> list[AlertRule]:
 def psi(counts: str, reference: str, by: tuple[str, ...], window: str) -> str:
     """The PSI per ``by`` over ``window`` (see :mod:`lepton_ci.drift`): a bin's served share
     ``a`` is its increase over the increase of all bins, its reference share ``e`` the ratio
-    gauge; both clamped to at least :data:`PSI_EPSILON`, PSI = Σ (a − e) · ln(a / e)."""
+    gauge; both clamped to at least :data:`PSI_EPSILON`, PSI = Σ (a - e) · ln(a / e)."""
     group = ", ".join(by)
     per_bin = f"{group}, bin"
     increase = f"increase({counts}[{window}])"

@@ -59,8 +59,10 @@ class DriftStats:
         try:
             rows = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
             if rows.shape[1] != len(reference.features):
-                raise ValueError(f"{rows.shape[1]} values per row, the reference has "
-                                 f"{len(reference.features)} features")
+                raise ValueError(
+                    f"{rows.shape[1]} values per row, the reference has "
+                    f"{len(reference.features)} features"
+                )
             counts = [h.counts(rows[:, i]) for i, h in enumerate(reference.features.values())]
             predicted = None
             if reference.predictions is not None:
@@ -71,7 +73,7 @@ class DriftStats:
         with self._lock:
             if reference is not self.reference:  # reloaded meanwhile
                 return
-            for total, add in zip(self._features, counts):
+            for total, add in zip(self._features, counts, strict=True):
                 total += add
             if predicted is not None and self._predictions is not None:
                 self._predictions += predicted
@@ -94,15 +96,17 @@ class DriftStats:
         if reference is None:
             return
         bins = CounterMetricFamily(
-            m.FEATURE_BIN_TOTAL, "Served input rows by feature and reference bin (upper edge).",
+            m.FEATURE_BIN_TOTAL,
+            "Served input rows by feature and reference bin (upper edge).",
             labels=["feature", "bin"],
         )
         ratios = GaugeMetricFamily(
-            m.FEATURE_REFERENCE_RATIO, "Share of the training reference in each bin.",
+            m.FEATURE_REFERENCE_RATIO,
+            "Share of the training reference in each bin.",
             labels=["feature", "bin"],
         )
-        for (name, histogram), counts in zip(reference.features.items(), features):
-            for label, count, ratio in zip(histogram.labels, counts, histogram.ratios):
+        for (name, histogram), counts in zip(reference.features.items(), features, strict=True):
+            for label, count, ratio in zip(histogram.labels, counts, histogram.ratios, strict=True):
                 bins.add_metric([name, label], float(count))
                 ratios.add_metric([name, label], ratio)
         yield bins
@@ -110,7 +114,8 @@ class DriftStats:
         if reference.predictions is not None and predictions is not None:
             yield from _prediction_families(reference.predictions, predictions)
         yield CounterMetricFamily(
-            m.DRIFT_ERRORS_TOTAL, "Requests whose inputs or predictions could not be binned.",
+            m.DRIFT_ERRORS_TOTAL,
+            "Requests whose inputs or predictions could not be binned.",
             value=float(errors),
         )
 
@@ -132,10 +137,11 @@ def _prediction_families(histogram: Histogram, counts: np.ndarray) -> Iterator[A
         m.PREDICTION_BIN_TOTAL, "Predictions by reference bin.", labels=["bin"]
     )
     ratios = GaugeMetricFamily(
-        m.PREDICTION_REFERENCE_RATIO, "Share of the reference predictions in each bin.",
+        m.PREDICTION_REFERENCE_RATIO,
+        "Share of the reference predictions in each bin.",
         labels=["bin"],
     )
-    for label, count, ratio in zip(histogram.labels, counts, histogram.ratios):
+    for label, count, ratio in zip(histogram.labels, counts, histogram.ratios, strict=True):
         bins.add_metric([label], float(count))
         ratios.add_metric([label], ratio)
     yield bins

@@ -413,14 +413,15 @@ class DriftSpec(_Model):
         0.1,
         description="Alert when a feature's (or the predictions') PSI against the training "
         "reference exceeds this. 0.1 is Evidently's default for its PSI test and the "
-        "conventional \"moderate\" level; 0.2 the \"significant\" one.",
+        'conventional "moderate" level; 0.2 the "significant" one.',
     )
     window: Annotated[str, Field(pattern=DURATION)] = Field(
         "1h", description="The served traffic each PSI is computed over (a PromQL range)."
     )
     for_: Annotated[str, Field(pattern=DURATION)] = Field(
-        "15m", alias="for", description="How long the PSI stays above the threshold before "
-        "the alert fires."
+        "15m",
+        alias="for",
+        description="How long the PSI stays above the threshold before the alert fires.",
     )
     min_samples: Annotated[int, Field(ge=1, le=10**9)] = Field(
         500,

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from statistics import NormalDist
 
@@ -42,9 +43,9 @@ def binned_normal_psi(edges: tuple[float, ...], shift: float) -> float:
     """The exact PSI of N(shift, 1) against N(0, 1) over the same bins (no sampling)."""
     cuts = [-math.inf, *edges, math.inf]
     reference, served = NormalDist(0, 1), NormalDist(shift, 1)
-    e = [reference.cdf(hi) - reference.cdf(lo) for lo, hi in zip(cuts, cuts[1:])]
-    a = [served.cdf(hi) - served.cdf(lo) for lo, hi in zip(cuts, cuts[1:])]
-    return sum((ai - ei) * math.log(ai / ei) for ai, ei in zip(a, e))
+    e = [reference.cdf(hi) - reference.cdf(lo) for lo, hi in pairwise(cuts)]
+    a = [served.cdf(hi) - served.cdf(lo) for lo, hi in pairwise(cuts)]
+    return sum((ai - ei) * math.log(ai / ei) for ai, ei in zip(a, e, strict=True))
 
 
 @pytest.mark.parametrize("shift", [0.1, 0.25, 0.5, 1.0])
@@ -110,7 +111,9 @@ def test_ctx_save_reference_puts_a_drift_section_into_the_manifest(tmp_path: Pat
     import torch
 
     ctx = TrainContext({}, 0, "cpu", tmp_path, [], tmp_path, tmp_path / "checkpoints")
-    ctx.save_reference(torch.randn(400, 2), ["area", "age"], predictions=torch.randint(0, 3, (400,)))
+    ctx.save_reference(
+        torch.randn(400, 2), ["area", "age"], predictions=torch.randint(0, 3, (400,))
+    )
 
     section = drift_section(tmp_path, "classification")["drift"]
     reference = Reference.from_manifest({"drift": json.loads(json.dumps(section))})
@@ -313,16 +316,21 @@ def rule_tests(psi_expr: str, x_psi: float) -> str:
         info = f'lepton_model_info{{instance="{instance}", model="deploy-test", version="4"}}'
         series.append((info, "1x200"))
         for feature, increments in features.items():
-            for label, step in zip(LABELS, increments):
+            for label, step in zip(LABELS, increments, strict=True):
                 labels = f'instance="{instance}", feature="{feature}", bin="{label}"'
                 series.append((f"lepton_feature_bin_total{{{labels}}}", f"0+{step}x200"))
                 series.append((f"lepton_feature_reference_ratio{{{labels}}}", "0.25x200"))
-        for label, step, ratio in zip(["0", "1", "other"], PREDICTED[instance], [0.5, 0.5, 0]):
+        for label, step, ratio in zip(
+            ["0", "1", "other"], PREDICTED[instance], [0.5, 0.5, 0], strict=True
+        ):
             labels = f'instance="{instance}", bin="{label}"'
             series.append((f"lepton_prediction_bin_total{{{labels}}}", f"0+{step}x200"))
             series.append((f"lepton_prediction_reference_ratio{{{labels}}}", f"{ratio}x200"))
     samples = [
-        {"labels": f'{{instance="{i}", feature="{f}"}}', "value": nano(numpy_psi(steps, [0.25] * 4))}
+        {
+            "labels": f'{{instance="{i}", feature="{f}"}}',
+            "value": nano(numpy_psi(steps, [0.25] * 4)),
+        }
         for i, features in SERVED.items()
         for f, steps in features.items()
     ]
@@ -336,8 +344,13 @@ def rule_tests(psi_expr: str, x_psi: float) -> str:
 
     def feature_alert(feature: str, value: float) -> dict[str, object]:
         return {
-            "exp_labels": {"severity": "warning", "model": "deploy-test", "instance": "a:1",
-                           "version": "4", "feature": feature},
+            "exp_labels": {
+                "severity": "warning",
+                "model": "deploy-test",
+                "instance": "a:1",
+                "version": "4",
+                "feature": feature,
+            },
             "exp_annotations": {
                 "summary": f"deploy-test: feature {feature} drifted from the training data",
                 "description": description.format(feature=feature, value=value),
@@ -370,8 +383,12 @@ def rule_tests(psi_expr: str, x_psi: float) -> str:
                         "alertname": "LeptonModelPredictionDrift",
                         "exp_alerts": [
                             {
-                                "exp_labels": {"severity": "warning", "model": "deploy-test",
-                                               "instance": "a:1", "version": "4"},
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "model": "deploy-test",
+                                    "instance": "a:1",
+                                    "version": "4",
+                                },
                                 "exp_annotations": {
                                     "summary": "deploy-test: the predictions drifted from the "
                                     "training data",

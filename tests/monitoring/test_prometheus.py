@@ -189,8 +189,12 @@ def test_drifted_traffic_fires_the_feature_drift_alert_for_that_feature_only(
     for name in metric_names.DRIFT:
         assert f"\n{name}" in exposition, f"{name} is not exposed with a training reference"
     rng = np.random.default_rng(1)
-    psi = promql_psi(metric_names.FEATURE_BIN_TOTAL, metric_names.FEATURE_REFERENCE_RATIO,
-                     ("instance", "feature"), "15s")
+    psi = promql_psi(
+        metric_names.FEATURE_BIN_TOTAL,
+        metric_names.FEATURE_REFERENCE_RATIO,
+        ("instance", "feature"),
+        "15s",
+    )
     with running_prometheus(project, url, tmp_path) as prometheus:
         wait_for(prometheus, 'lepton_model_info{model="deploy-test"}')
         send(url, rng.normal(size=(1000, 4)))
