@@ -49,6 +49,7 @@ from lepton_ci.runtime.manifest import (
 from lepton_ci.spec.model import Spec
 
 STEP = "train"
+REFERENCE_FILE = "drift_reference.npz"  # lepton_ci.drift.REFERENCE_FILE, without importing numpy
 
 
 def default_cache_dir() -> Path:
@@ -334,11 +335,13 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
 def drift_section(output: Path, task: str) -> dict[str, Any]:
     """``{"drift": ...}`` from the ``drift_reference.npz`` training left in ``output`` (none:
     ``{}``); an unusable file fails the step, naming it."""
-    from lepton_ci.drift import REFERENCE_FILE, load_sample
-
     path = output / REFERENCE_FILE
     if not path.is_file():
         return {}
+    try:  # numpy: only a step that hands over a reference needs it
+        from lepton_ci.drift import load_sample
+    except ImportError:
+        raise MissingDependency("numpy", "train") from None
     reference = load_sample(path).reference(task)
     console.info(
         f"drift reference: {reference.samples} row(s) of {len(reference.features)} feature(s)"

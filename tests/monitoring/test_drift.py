@@ -22,6 +22,7 @@ from lepton_ci.drift import Histogram, Reference
 from lepton_ci.errors import StepError
 from lepton_ci.render import monitoring
 from lepton_ci.render.monitoring import psi as promql_psi
+from lepton_ci.runtime import train
 from lepton_ci.runtime.context import TrainContext
 from lepton_ci.runtime.manifest import read_manifest, write_manifest
 from lepton_ci.runtime.train import drift_section
@@ -96,6 +97,10 @@ def test_classification_predictions_are_binned_per_class() -> None:
 
 
 # -- the training side -----------------------------------------------------------------------
+
+
+def test_the_train_step_looks_for_the_file_drift_writes() -> None:
+    assert train.REFERENCE_FILE == drift.REFERENCE_FILE
 
 
 def test_a_reference_sample_round_trips_through_drift_reference_npz(tmp_path: Path) -> None:
