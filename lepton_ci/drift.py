@@ -121,9 +121,11 @@ class Reference:
     samples: int
 
     def to_manifest(self) -> dict[str, Any]:
+        """A list of features, not a mapping: manifests are written with sorted keys, and the
+        order is that of the input columns."""
         return {
             "samples": self.samples,
-            "features": {name: h.to_dict() for name, h in self.features.items()},
+            "features": [{"name": name, **h.to_dict()} for name, h in self.features.items()],
             "predictions": self.predictions.to_dict() if self.predictions else None,
         }
 
@@ -134,7 +136,7 @@ class Reference:
         if not isinstance(section, dict):
             return None
         try:
-            features = {str(k): Histogram.from_dict(v) for k, v in section["features"].items()}
+            features = {str(f["name"]): Histogram.from_dict(f) for f in section["features"]}
             predictions = section.get("predictions")
             return cls(
                 features,

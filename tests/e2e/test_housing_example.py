@@ -65,7 +65,8 @@ def test_the_regression_example_runs_the_whole_pipeline(
         record = json.loads((root / ".lepton/run/deploy" / f"{environment}.json").read_text())
         assert record["details"]["smoke_tested"] is True, "train.py writes input_example.json"
     drift = read_manifest(root / ".lepton/run/train")["drift"]
-    assert list(drift["features"]) == ["area", "rooms", "age", "distance"], "drift_reference.npz"
+    names = [feature["name"] for feature in drift["features"]]
+    assert names == ["area", "rooms", "age", "distance"], "train.py writes drift_reference.npz"
     assert drift["samples"] == 800 and drift["predictions"] is not None
     status, body = get(f"{record['url']}/metrics")
     assert status == 200

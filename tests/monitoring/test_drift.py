@@ -117,13 +117,14 @@ def test_ctx_save_reference_puts_a_drift_section_into_the_manifest(tmp_path: Pat
 
     ctx = TrainContext({}, 0, "cpu", tmp_path, [], tmp_path, tmp_path / "checkpoints")
     ctx.save_reference(
-        torch.randn(400, 2), ["area", "age"], predictions=torch.randint(0, 3, (400,))
+        torch.randn(400, 2), ["zone", "age"], predictions=torch.randint(0, 3, (400,))
     )
 
     section = drift_section(tmp_path, "classification")["drift"]
-    reference = Reference.from_manifest({"drift": json.loads(json.dumps(section))})
+    written = json.loads(json.dumps(section, sort_keys=True))  # as the manifest is written
+    reference = Reference.from_manifest({"drift": written})
     assert reference is not None and reference.samples == 400
-    assert list(reference.features) == ["area", "age"]
+    assert list(reference.features) == ["zone", "age"]  # the column order, not sorted
     assert reference.predictions is not None and reference.predictions.classes == (0, 1, 2)
     assert drift_section(tmp_path / "checkpoints", "classification") == {}  # no file: none
 
@@ -180,7 +181,7 @@ def test_a_command_step_hands_over_its_reference_by_the_file_contract(tmp_path: 
     repo = command_repo(tmp_path)
     result = repo.run("train")
     manifest = read_manifest(repo.train_dir)
-    assert list(manifest["drift"]["features"]) == ["x0", "x1"]
+    assert [f["name"] for f in manifest["drift"]["features"]] == ["x0", "x1"]
     assert manifest["drift"]["samples"] == 300 and manifest["drift"]["predictions"] is None
     assert "drift reference: 300 row(s) of 2 feature(s)" in result.log
 
