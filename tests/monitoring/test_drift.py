@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from lepton_ci import drift
 from lepton_ci.drift import Histogram, Reference
-from lepton_ci.errors import StepError
+from lepton_ci.errors import SpecError, StepError
 from lepton_ci.render import monitoring
 from lepton_ci.render.monitoring import psi as promql_psi
 from lepton_ci.runtime import train
@@ -29,6 +29,7 @@ from lepton_ci.runtime.train import drift_section
 from lepton_ci.serve.app import create_app
 from lepton_ci.serve.config import ServeConfig
 from lepton_ci.serve.metrics import ServeMetrics
+from lepton_ci.spec import parse_spec
 from tests.deploy.conftest import Project
 from tests.runtime.conftest import Repo
 from tests.serve.test_app import metric
@@ -292,6 +293,35 @@ def test_a_reload_replaces_the_old_series(tiny_model: Path) -> None:
 
 def test_the_rules_and_the_runtime_clamp_shares_alike() -> None:
     assert monitoring.PSI_EPSILON == drift.EPSILON
+
+
+SPEC = "project: {name: x}\ntrain: {command: t}\nevaluate: {command: e}\n"
+
+
+def test_the_drift_thresholds_come_from_the_spec() -> None:
+    spec = parse_spec(
+        SPEC
+        + "monitoring:\n  drift: {psi_threshold: 0.2, window: 6h, for: 30m, min_samples: 2000}\n"
+    )
+    feature, predictions = monitoring.drift_rules(spec)
+    assert feature.for_ == predictions.for_ == "30m"
+    assert "[6h]" in feature.expr and " > 0.2 and on (instance, feature) " in feature.expr
+    assert feature.expr.endswith(">= 2000") and "threshold 0.2" in feature.description
+    defaults = parse_spec(SPEC).monitoring.drift
+    assert (defaults.psi_threshold, defaults.window, defaults.for_, defaults.min_samples) == (
+        0.1,
+        "1h",
+        "15m",
+        500,
+    )
+
+
+def test_a_window_that_is_no_duration_is_a_spec_error() -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_spec(SPEC + "monitoring:\n  drift: {window: 1 hour}\n", "lepton.yaml")
+    (problem,) = raised.value.problems
+    assert "monitoring.drift.window" in problem.render("lepton.yaml")
+    assert "a duration such as 30s, 15m, 1h or 7d" in problem.render("lepton.yaml")
 
 
 # Per minute, per feature: `x` drifts (served 10/20/30/40 % where training had 25 % each), `y`
