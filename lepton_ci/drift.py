@@ -181,10 +181,10 @@ def sample(features: Any, names: Sequence[str], predictions: Any = None) -> Samp
             raise ValueError(f"feature {name!r} has no finite value")
     y = None
     if predictions is not None:
-        y = np.asarray(predictions, dtype=np.float64).reshape(len(x), -1)
-        if y.shape[1] != 1:
-            raise ValueError(f"predictions must be one value per row, not {y.shape}")
-        y = y[:, 0]
+        y = np.asarray(predictions, dtype=np.float64)
+        if y.size != len(x):
+            raise ValueError(f"predictions must be one value per row ({len(x)}), not {y.shape}")
+        y = y.reshape(len(x))
     return Sample(x, names, y)
 
 
@@ -208,6 +208,8 @@ def load_sample(path: Path) -> Sample:
     or ill-shaped."""
     hint = "write it with ctx.save_reference(features, names) or np.savez (see docs/steps.md)"
     try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("it is not an .npz (zip) archive")
         with np.load(path, allow_pickle=False) as data:
             missing = {"features", "names"} - set(data.files)
             if missing:

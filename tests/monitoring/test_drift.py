@@ -12,6 +12,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,23 +132,23 @@ def test_ctx_save_reference_puts_a_drift_section_into_the_manifest(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("arrays", "message"),
     [
-        (b"not a zip", "unusable"),
-        (None, "no names array"),
-        ("ragged", "distinct names"),
+        (None, "unusable: it is not an .npz"),  # some other file under that name
+        ({"features": np.zeros((3, 2))}, "no names array"),
+        ({"features": np.zeros((3, 2)), "names": np.array(["x"])}, "as many distinct names"),
+        ({"features": np.zeros(3), "names": np.array(["x"])}, r"\[rows, features\] array"),
+        ({"features": np.zeros((3, 1)), "names": ["x"], "predictions": np.zeros(2)}, "one value"),
     ],
 )
 def test_an_unusable_reference_file_is_an_error_naming_it(
-    tmp_path: Path, content: object, message: str
+    tmp_path: Path, arrays: dict[str, Any] | None, message: str
 ) -> None:
     path = tmp_path / drift.REFERENCE_FILE
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif content is None:
-        np.savez(path, features=np.zeros((3, 2)))
+    if arrays is None:
+        path.write_text("features,names\n")
     else:
-        np.savez(path, features=np.zeros((3, 2)), names=np.array(["only-one"]))
+        np.savez(path, **arrays)
     with pytest.raises(StepError, match=message) as raised:
         drift_section(tmp_path, "regression")
     assert str(path) in str(raised.value)
@@ -268,11 +269,11 @@ def test_inputs_the_statistics_cannot_read_are_counted_and_still_answered(
     assert metric(text, "lepton_drift_errors_total") == 1
     assert metric(text, "lepton_feature_bin_total", feature="a", bin="0") == 0
 
-    stats = ServeMetrics().drift
-    stats.load(REFERENCE)
-    stats.observe([["x", "y", "z", "w"]], [0])  # non-numeric: counted, never raised
-    stats.observe([[0, 0, 0, 0]], [[0, 1]])  # two predictions for one row
-    assert stats._errors == 2
+    metrics = ServeMetrics()
+    metrics.drift.load(REFERENCE)
+    metrics.drift.observe([["x", "y", "z", "w"]], [0])  # non-numeric: counted, never raised
+    metrics.drift.observe([[0, 0, 0, 0]], [[0, 1]])  # two predictions for one row
+    assert metric(metrics.exposition()[0].decode(), "lepton_drift_errors_total") == 2
 
 
 def test_a_reload_replaces_the_old_series(tiny_model: Path) -> None:
