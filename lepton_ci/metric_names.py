@@ -23,6 +23,13 @@ CGROUP_MEMORY_LIMIT = "lepton_cgroup_memory_limit_bytes"
 CGROUP_CPU_TOTAL = "lepton_cgroup_cpu_usage_seconds_total"
 CGROUP_CPU_LIMIT = "lepton_cgroup_cpu_limit_cores"
 
+# Drift (lepton_ci.serve.drift): only when the manifest carries a training reference.
+FEATURE_BIN_TOTAL = "lepton_feature_bin_total"  # {feature, bin}
+FEATURE_REFERENCE_RATIO = "lepton_feature_reference_ratio"  # {feature, bin}
+PREDICTION_BIN_TOTAL = "lepton_prediction_bin_total"  # {bin}
+PREDICTION_REFERENCE_RATIO = "lepton_prediction_reference_ratio"  # {bin}
+DRIFT_ERRORS_TOTAL = "lepton_drift_errors_total"
+
 ALL = (
     REQUESTS_TOTAL,
     LATENCY_BUCKET,
@@ -37,3 +44,10 @@ ALL = (
     PROCESS_MAX_FDS,
 )
 CGROUP = (CGROUP_MEMORY, CGROUP_MEMORY_LIMIT, CGROUP_CPU_TOTAL, CGROUP_CPU_LIMIT)
+DRIFT = (
+    FEATURE_BIN_TOTAL,
+    FEATURE_REFERENCE_RATIO,
+    PREDICTION_BIN_TOTAL,
+    PREDICTION_REFERENCE_RATIO,
+    DRIFT_ERRORS_TOTAL,
+)

@@ -32,6 +32,7 @@ MEMORY_LIMIT_RATIO = 0.9  # cgroup memory used / its limit: the OOM killer is ne
 MEMORY_GROWTH_RATIO = 1.5  # resident memory now / an hour ago: a leak, or a cache without bound
 CPU_SATURATION_RATIO = 0.9  # CPU used / the cgroup's CPU limit: throttled, latency follows
 FD_RATIO = 0.8  # open file descriptors / the process limit: new connections will fail
+PSI_EPSILON = 1e-4  # the smallest share a bin counts with: lepton_ci.drift.EPSILON (numpy-free)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def alert_rules(spec: Spec) -> list[AlertRule]:
             "{{ $value | humanizeDuration }} ago; retrain and redeploy.",
         ),
         *resource_rules(model),
+        *drift_rules(spec),
     ]
 
 
@@ -161,6 +163,63 @@ def resource_rules(model: str) -> list[AlertRule]:
             f"{model}: more than {FD_RATIO:.0%} of file descriptors in use",
             f"{where} has {{{{ $value | humanizePercentage }}}} of its file descriptors open; "
             "new connections will be refused.",
+        ),
+    ]
+
+
+def psi(counts: str, reference: str, by: tuple[str, ...], window: str) -> str:
+    """The PSI per ``by`` over ``window`` (see :mod:`lepton_ci.drift`): a bin's served share
+    ``a`` is its increase over the increase of all bins, its reference share ``e`` the ratio
+    gauge; both clamped to at least :data:`PSI_EPSILON`, PSI = Σ (a - e) · ln(a / e)."""
+    group = ", ".join(by)
+    per_bin = f"{group}, bin"
+    increase = f"increase({counts}[{window}])"
+    a = (
+        f"clamp_min(sum by ({per_bin}) ({increase}) / on ({group}) group_left "
+        f"sum by ({group}) ({increase}), {PSI_EPSILON})"
+    )
+    e = f"clamp_min(max by ({per_bin}) ({reference}), {PSI_EPSILON})"
+    return f"sum by ({group}) (({a} - {e}) * ln({a} / {e}))"
+
+
+def drift_rules(spec: Spec) -> list[AlertRule]:
+    """A feature's, or the predictions', PSI against the training reference above
+    ``monitoring.drift.psi_threshold``, once the window holds ``min_samples`` served rows.
+    Silent for a model whose manifest has no reference (no series)."""
+    model, drift = spec.model_name, spec.monitoring.drift
+    window, threshold = drift.window, drift.psi_threshold
+
+    def rule(name: str, counts: str, reference: str, by: tuple[str, ...], what: str) -> AlertRule:
+        rows = f"sum by ({', '.join(by)}) (increase({counts}[{window}]))"
+        expr = (
+            f"{_scoped(psi(counts, reference, by, window), model)} > {threshold} "
+            f"and on ({', '.join(by)}) {rows} >= {drift.min_samples}"
+        )
+        return AlertRule(
+            name,
+            expr,
+            drift.for_,
+            "warning",
+            f"{model}: {what} drifted from the training data",
+            f"{what} on {{{{ $labels.instance }}}} (version {{{{ $labels.version }}}}): PSI "
+            f'{{{{ printf "%.3f" $value }}}} against the training reference over the last '
+            f"{window} (threshold {threshold}).",
+        )
+
+    return [
+        rule(
+            "LeptonModelFeatureDrift",
+            m.FEATURE_BIN_TOTAL,
+            m.FEATURE_REFERENCE_RATIO,
+            ("instance", "feature"),
+            "feature {{ $labels.feature }}",
+        ),
+        rule(
+            "LeptonModelPredictionDrift",
+            m.PREDICTION_BIN_TOTAL,
+            m.PREDICTION_REFERENCE_RATIO,
+            ("instance",),
+            "the predictions",
         ),
     ]
 
@@ -267,6 +326,7 @@ def dashboard(spec: Spec, spec_path: str = "lepton.yaml") -> str:
                 per_version(f"max by (instance) ({m.CGROUP_CPU_LIMIT}{{{scope}}})", "limit"),
             ],
         },
+        drift_panel(spec, scope),
     ]
     datasource = {"type": "prometheus", "uid": "${datasource}"}
     board = {
@@ -319,6 +379,32 @@ def dashboard(spec: Spec, spec_path: str = "lepton.yaml") -> str:
         ],
     }
     return json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+
+
+def drift_panel(spec: Spec, scope: str) -> dict[str, Any]:
+    window = spec.monitoring.drift.window
+    features = psi(
+        f"{m.FEATURE_BIN_TOTAL}{{{scope}}}",
+        f"{m.FEATURE_REFERENCE_RATIO}{{{scope}}}",
+        ("instance", "feature"),
+        window,
+    )
+    predictions = psi(
+        f"{m.PREDICTION_BIN_TOTAL}{{{scope}}}",
+        f"{m.PREDICTION_REFERENCE_RATIO}{{{scope}}}",
+        ("instance",),
+        window,
+    )
+    return {
+        "title": f"Drift: PSI against the training reference ({window})",
+        "type": "timeseries",
+        "unit": "none",
+        "grid": {"x": 0, "y": 28, "w": 24, "h": 8},
+        "targets": [
+            {"expr": features, "legend": "{{feature}} {{instance}}"},
+            {"expr": predictions, "legend": "predictions {{instance}}"},
+        ],
+    }
 
 
 def render_alerts(spec: Spec) -> str:

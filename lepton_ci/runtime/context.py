@@ -11,7 +11,7 @@ import copy
 import io
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -152,6 +152,19 @@ class TrainContext:
             smoke = {"inputs": example[:1].tolist()}
             atomic_write_bytes(self.output_dir / "input_example.json", json.dumps(smoke).encode())
 
+    def save_reference(self, features: Any, names: Sequence[str], predictions: Any = None) -> Path:
+        """Hand over the drift reference: a sample of training inputs ``features`` [rows,
+        features] (array-like), a name per column, and optionally the model's predictions on
+        those rows. Written as ``drift_reference.npz``; the runtime bins it into the manifest's
+        ``drift`` section, which ``lepton-ci serve`` and the alert rules compare traffic with
+        (docs/monitoring.md#drift). Only the main process writes."""
+        from lepton_ci.drift import REFERENCE_FILE, save_sample
+
+        path = self.output_dir / REFERENCE_FILE
+        if self.is_main:
+            save_sample(path, _numpy(features), names, _numpy(predictions))
+        return path
+
     # checkpoints ----------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
@@ -241,6 +254,13 @@ class TrainContext:
         ]
         if lines:
             atomic_write_bytes(self.output_dir / "train_metrics.jsonl", "\n".join(lines).encode())
+
+
+def _numpy(value: Any) -> Any:
+    """A torch tensor (any device, with grad) as numpy; anything else as it is."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
 
 
 @dataclass

@@ -49,6 +49,7 @@ from lepton_ci.runtime.manifest import (
 from lepton_ci.spec.model import Spec
 
 STEP = "train"
+REFERENCE_FILE = "drift_reference.npz"  # lepton_ci.drift.REFERENCE_FILE, without importing numpy
 
 
 def default_cache_dir() -> Path:
@@ -292,6 +293,7 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
             f"training finished but wrote no files to its output directory {output}",
             hint="save the model with ctx.save_model(...) or write to $LEPTON_OUTPUT_DIR",
         )
+    drift = drift_section(output, plan.spec.evaluate.task)
     manifest = build_manifest(
         output,
         model=plan.spec.model_name,
@@ -308,6 +310,7 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
             "world_size": plan.world_size,
             "inputs": summary(plan.inputs),
             "cache": {"hit": False, "key": plan.key},
+            **drift,
         },
     )
     write_manifest(output, manifest)  # last file of the artifact ...
@@ -327,6 +330,25 @@ def _train_locked(plan: _Plan, cache_dir: Path, started: float) -> TrainReport:
         report.get("resumed_from") is not None,
         _since(started),
     )
+
+
+def drift_section(output: Path, task: str) -> dict[str, Any]:
+    """``{"drift": ...}`` from the ``drift_reference.npz`` training left in ``output`` (none:
+    ``{}``); an unusable file fails the step, naming it."""
+    path = output / REFERENCE_FILE
+    if not path.is_file():
+        return {}
+    try:  # numpy: only a step that hands over a reference needs it
+        from lepton_ci.drift import load_sample
+    except ImportError:
+        raise MissingDependency("numpy", "train") from None
+    reference = load_sample(path).reference(task)
+    console.info(
+        f"drift reference: {reference.samples} row(s) of {len(reference.features)} feature(s)"
+        + (" and the predictions" if reference.predictions else ""),
+        step=STEP,
+    )
+    return {"drift": reference.to_manifest()}
 
 
 def _store(plan: _Plan, cache_dir: Path) -> None:

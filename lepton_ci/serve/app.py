@@ -127,6 +127,7 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
             log.exception("prediction failed")
             return _error(500, f"prediction failed: {type(exc).__name__}")
         state.metrics.inputs.inc(len(inputs))
+        state.metrics.drift.observe(inputs, result.get("predictions"))
         result["model"] = state.model
         result["model_version"] = state.version
         return Response(_dumps(result), media_type="application/json")

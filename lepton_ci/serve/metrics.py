@@ -13,6 +13,8 @@ Names (alert rules and dashboards rely on them):
   lepton_model_loaded_timestamp_seconds                  gauge
   process_cpu_seconds_total, process_resident_memory_bytes, ...  (ProcessCollector)
   lepton_cgroup_*                                        (in a container: serve/resources.py)
+  lepton_feature_bin_total, lepton_prediction_bin_total, ... (with a training reference:
+                                                                   serve/drift.py)
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ class ServeMetrics:
     def __init__(self, cgroup_root: Path | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+        from lepton_ci.serve.drift import DriftStats
         from lepton_ci.serve.resources import CGROUP_ROOT, CgroupCollector
 
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)
         r.register(CgroupCollector(cgroup_root or CGROUP_ROOT))
+        self.drift = DriftStats()
+        r.register(self.drift)
         self.requests = Counter(
             "lepton_http_requests",
             "HTTP requests by route, method and status.",
@@ -94,6 +99,9 @@ class ServeMetrics:
         import time
         from datetime import datetime
 
+        from lepton_ci.drift import Reference
+
+        self.drift.load(Reference.from_manifest(manifest))
         self.info.labels(model=model, version=version, manifest_digest=digest).set(1)
         created = manifest.get("created_at")
         if isinstance(created, str):

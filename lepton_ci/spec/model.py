@@ -33,6 +33,7 @@ CREDENTIAL_ID = r"^[A-Za-z0-9._-]{1,128}$"
 TAG_GLOB = r"^[A-Za-z0-9._*-]{1,100}$"
 SEGMENT = r"\.?[A-Za-z0-9_-][A-Za-z0-9._-]*"
 REPO_FILE = rf"^{SEGMENT}(/{SEGMENT})*$"
+DURATION = r"^[1-9][0-9]{0,5}(s|m|h|d)$"
 
 
 class _Model(BaseModel):
@@ -414,6 +415,37 @@ class MetricsSpec(_Model):
     sinks: list[Sink] = Field(default_factory=list)
 
 
+class DriftSpec(_Model):
+    """When the generated rules call the served inputs drifted from the training reference
+    (docs/monitoring.md#drift)."""
+
+    psi_threshold: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = Field(
+        0.1,
+        description="Alert when a feature's (or the predictions') PSI against the training "
+        "reference exceeds this. 0.1 is Evidently's default for its PSI test and the "
+        'conventional "moderate" level; 0.2 the "significant" one.',
+    )
+    window: Annotated[str, Field(pattern=DURATION)] = Field(
+        "1h", description="The served traffic each PSI is computed over (a PromQL range)."
+    )
+    for_: Annotated[str, Field(pattern=DURATION)] = Field(
+        "15m",
+        alias="for",
+        description="How long the PSI stays above the threshold before the alert fires.",
+    )
+    min_samples: Annotated[int, Field(ge=1, le=10**9)] = Field(
+        500,
+        description="No drift alert while the window holds fewer served rows: on few rows "
+        "the PSI of undrifted traffic is noise.",
+    )
+
+
+class MonitoringSpec(_Model):
+    """The generated alert rules and dashboard (`monitoring/`, docs/monitoring.md)."""
+
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+
+
 class SigningSpec(_Model):
     public_key: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
         description="The team's EC P-256 public key (a PEM file, relative to the repo root) that "
@@ -611,6 +643,7 @@ class Spec(_Model):
     deploy: DeploySpec = Field(default_factory=DeploySpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
     agents: AgentsSpec = Field(default_factory=AgentsSpec)
     ci: CISpec = Field(default_factory=CISpec)
@@ -651,6 +684,7 @@ PATTERN_HELP = {
     HTTP_PATH: "an absolute URL path such as /readyz",
     CREDENTIAL_ID: "a credential id: letters, digits, '.', '_' and '-'",
     TAG_GLOB: "a tag glob such as v* (letters, digits, '.', '_', '-' and '*')",
+    DURATION: "a duration such as 30s, 15m, 1h or 7d",
     REPO_FILE: "a file path relative to the repository root, such as requirements.txt "
     "(letters, digits, '.', '_', '-' and '/'; no '..', not absolute)",
 }

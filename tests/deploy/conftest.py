@@ -68,8 +68,9 @@ class Project:
 
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Project]:
-    def make(envs: str, port: int = 8080) -> Project:
-        text = SPEC.format(port=port, envs=envs)
+    def make(envs: str, port: int = 8080, extra: str = "") -> Project:
+        """``envs``: the deploy environments' YAML; ``extra``: more top-level sections."""
+        text = SPEC.format(port=port, envs=envs) + extra
         (tmp_path / "lepton.yaml").write_text(text)
         spec = parse_spec(text, tmp_path / "lepton.yaml")
         return Project(tmp_path, spec, open_registry(spec, tmp_path))

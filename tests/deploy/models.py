@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 from lepton_ci.runtime.manifest import build_manifest, write_manifest
 
 EXAMPLE = {"inputs": [[0.5, -1.0, 2.0, 0.25]]}
 
 
-def write_model(model_dir: Path, seed: int) -> Path:
-    """A 4 -> 3 linear classifier; ``seed`` changes the weights (and so the digest)."""
+def write_model(model_dir: Path, seed: int, drift: dict[str, Any] | None = None) -> Path:
+    """A 4 -> 3 linear classifier; ``seed`` changes the weights (and so the digest);
+    ``drift``: the manifest's training reference (lepton_ci.drift.Reference.to_manifest)."""
     import torch
 
     torch.manual_seed(seed)
@@ -33,6 +35,7 @@ def write_model(model_dir: Path, seed: int) -> Path:
         device="cpu",
         durations={"train_seconds": 0.0},
         cache_key=f"test-{seed}",
+        extra={"drift": drift} if drift else None,
     )
     write_manifest(model_dir, manifest)
     return model_dir

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lepton_ci.deploy.probe import get
 from lepton_ci.registry import open_registry
+from lepton_ci.runtime.manifest import read_manifest
 from lepton_ci.spec import load_spec
 from tests.e2e.conftest import REPO, git, lepton, local_targets
 from tests.e2e.test_local_run import NO_IMAGE, summary
@@ -62,6 +64,14 @@ def test_the_regression_example_runs_the_whole_pipeline(
     for environment in ("staging", "production"):
         record = json.loads((root / ".lepton/run/deploy" / f"{environment}.json").read_text())
         assert record["details"]["smoke_tested"] is True, "train.py writes input_example.json"
+    drift = read_manifest(root / ".lepton/run/train")["drift"]
+    names = [feature["name"] for feature in drift["features"]]
+    assert names == ["area", "rooms", "age", "distance"], "train.py writes drift_reference.npz"
+    assert drift["samples"] == 800 and drift["predictions"] is not None
+    status, body = get(f"{record['url']}/metrics")
+    assert status == 200
+    assert 'lepton_feature_bin_total{bin="+Inf",feature="distance"}' in body.decode()
+    assert "lepton_prediction_reference_ratio{" in body.decode()
 
 
 def test_the_committed_files_are_what_render_writes_today(

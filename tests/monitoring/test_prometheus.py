@@ -1,8 +1,10 @@
 """Debian's Prometheus scrapes a model deployed with the local target (through the front) on
-loopback, evaluates our rules, and the metrics come back through its HTTP API."""
+loopback, evaluates our rules, and the metrics come back through its HTTP API; real drifted
+traffic fires the drift alert."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -13,13 +15,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from lepton_ci import metric_names
+from lepton_ci import drift, metric_names
 from lepton_ci.deploy.core import deploy
 from lepton_ci.deploy.local import LocalRuntime
 from lepton_ci.deploy.probe import get, post_json
 from lepton_ci.netutil import free_port
+from lepton_ci.render.monitoring import psi as promql_psi
 from lepton_ci.render.monitoring import render_alerts
 from lepton_ci.runtime.manifest import read_manifest
 from tests.deploy.conftest import Project
@@ -32,20 +36,23 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def deployed(make_project: Callable[..., Project]) -> Iterator[tuple[Project, str]]:
+def deploy_model(
+    make_project: Callable[..., Project], extra: str = "", drift: dict[str, Any] | None = None
+) -> Iterator[tuple[Project, str]]:
+    """The 4 -> 3 classifier registered and deployed to a local environment: (project, url)."""
     port = free_port()
-    project = make_project(f"    - name: dev\n      target: local\n      port: {port}\n", port=port)
-    model_dir = write_model(project.run_dir / "train", seed=3)
+    envs = f"    - name: dev\n      target: local\n      port: {port}\n"
+    project = make_project(envs, port=port, extra=extra)
+    model_dir = write_model(project.run_dir / "train", seed=3, drift=drift)
     project.register(read_manifest(model_dir))
     outcome = deploy(project.spec, "dev", run_dir=project.run_dir, root=project.root)
     yield project, outcome.url
     LocalRuntime(project.root, "dev", "127.0.0.1", port).shutdown()
 
 
-@pytest.fixture
-def prometheus(deployed: tuple[Project, str], tmp_path: Path) -> Iterator[str]:
-    project, url = deployed
+@contextlib.contextmanager
+def running_prometheus(project: Project, url: str, tmp_path: Path) -> Iterator[str]:
+    """Debian's Prometheus scraping ``url`` and evaluating the project's rules every second."""
     port = free_port()
     (tmp_path / "alerts.yaml").write_text(render_alerts(project.spec))
     (tmp_path / "prometheus.yml").write_text(
@@ -62,6 +69,7 @@ def prometheus(deployed: tuple[Project, str], tmp_path: Path) -> Iterator[str]:
             }
         )
     )
+    assert PROMETHEUS is not None
     proc = subprocess.Popen(
         [
             PROMETHEUS,
@@ -79,18 +87,35 @@ def prometheus(deployed: tuple[Project, str], tmp_path: Path) -> Iterator[str]:
         proc.wait(30)
 
 
+@pytest.fixture
+def deployed(make_project: Callable[..., Project]) -> Iterator[tuple[Project, str]]:
+    yield from deploy_model(make_project)
+
+
+@pytest.fixture
+def prometheus(deployed: tuple[Project, str], tmp_path: Path) -> Iterator[str]:
+    with running_prometheus(*deployed, tmp_path) as base:
+        yield base
+
+
 def api(base: str, path: str, **params: str) -> Any:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     with urllib.request.urlopen(f"{base}/api/v1/{path}{query}", timeout=5) as resp:
         return json.loads(resp.read())["data"]
 
 
-def wait_for(base: str, promql: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+def wait_for(
+    base: str,
+    promql: str,
+    timeout: float = 60.0,
+    predicate: Callable[[list[dict[str, Any]]], bool] = bool,
+) -> list[dict[str, Any]]:
+    """The first non-empty answer to ``promql`` (that ``predicate`` accepts)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             result = api(base, "query", query=promql)["result"]
-            if result:
+            if result and predicate(result):
                 return result  # type: ignore[no-any-return]
         except OSError:
             pass
@@ -125,3 +150,67 @@ def test_prometheus_scrapes_the_deployed_model_and_loads_the_rules(
         "LeptonModelStale",
     }
     assert all(r["health"] != "err" for g in groups for r in g["rules"])
+
+
+# -- drift -----------------------------------------------------------------------------------
+
+FEATURES = ("f0", "f1", "f2", "f3")
+# short enough for a test: PSI over 15 s of traffic, alerting after one more evaluation
+DRIFT_SPEC = "monitoring:\n  drift: {window: 15s, for: 1s, min_samples: 300}\n"
+DRIFT_ALERTS = 'ALERTS{alertname=~"LeptonModel(Feature|Prediction)Drift"}'
+
+
+@pytest.fixture
+def drifting(make_project: Callable[..., Project], tmp_path: Path) -> Iterator[tuple[Project, str]]:
+    """The classifier with a training reference: 5000 rows of N(0, 1) per feature and its
+    predictions on them."""
+    import torch
+
+    features = np.random.default_rng(0).normal(size=(5000, 4))
+    model = torch.jit.load(str(write_model(tmp_path / "probe", seed=3) / "model.pt"))
+    predicted = model(torch.tensor(features, dtype=torch.float32)).argmax(dim=1).numpy()
+    reference = drift.sample(features, FEATURES, predicted).reference("classification")
+    yield from deploy_model(make_project, DRIFT_SPEC, reference.to_manifest())
+
+
+def send(url: str, rows: np.ndarray) -> None:
+    for batch in np.array_split(rows, max(1, len(rows) // 200)):
+        assert post_json(f"{url}/predict", {"inputs": batch.tolist()})[0] == 200
+
+
+def test_drifted_traffic_fires_the_feature_drift_alert_for_that_feature_only(
+    drifting: tuple[Project, str], tmp_path: Path
+) -> None:
+    """Undrifted traffic (N(0, 1) again) gives every feature a PSI far below 0.1 and no drift
+    alert; then `f2` shifts by 1.5 standard deviations and LeptonModelFeatureDrift fires for
+    `f2` alone."""
+    project, url = drifting
+    exposition = get(f"{url}/metrics")[1].decode()
+    for name in metric_names.DRIFT:
+        assert f"\n{name}" in exposition, f"{name} is not exposed with a training reference"
+    rng = np.random.default_rng(1)
+    psi = promql_psi(
+        metric_names.FEATURE_BIN_TOTAL,
+        metric_names.FEATURE_REFERENCE_RATIO,
+        ("instance", "feature"),
+        "15s",
+    )
+    with running_prometheus(project, url, tmp_path) as prometheus:
+        wait_for(prometheus, 'lepton_model_info{model="deploy-test"}')
+        send(url, rng.normal(size=(1000, 4)))
+        rows = f"sum by (feature) (increase({metric_names.FEATURE_BIN_TOTAL}[15s])) >= 300"
+        assert len(wait_for(prometheus, rows, predicate=lambda r: len(r) == 4)) == 4
+        undrifted = wait_for(prometheus, psi, predicate=lambda r: len(r) == 4)
+        assert all(float(r["value"][1]) < 0.1 for r in undrifted), undrifted
+        time.sleep(3)  # three rule evaluations over a window of undrifted rows
+        assert api(prometheus, "query", query=DRIFT_ALERTS)["result"] == []
+
+        shifted = rng.normal(size=(2000, 4))
+        shifted[:, 2] += 1.5
+        send(url, shifted)
+        firing = 'ALERTS{alertname="LeptonModelFeatureDrift", alertstate="firing"}'
+        wait_for(prometheus, firing)
+        time.sleep(2)  # any other feature would have fired by now
+        alerts = api(prometheus, "query", query=firing)["result"]
+    assert {a["metric"]["feature"] for a in alerts} == {"f2"}
+    assert {a["metric"]["version"] for a in alerts} == {"1"}

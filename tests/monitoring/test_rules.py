@@ -37,7 +37,7 @@ def test_init_renders_rules_that_promtool_accepts(
     (tmp_path / "alerts.yaml").write_text(files["monitoring/alerts.yaml"])
     result = promtool("check", "rules", "alerts.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
     rules = YAML(typ="safe").load(files["monitoring/alerts.yaml"])["groups"][0]["rules"]
     assert {r["alert"] for r in rules} == {
         "LeptonModelHighErrorRate",
@@ -48,6 +48,8 @@ def test_init_renders_rules_that_promtool_accepts(
         "LeptonModelMemoryGrowth",
         "LeptonModelCpuSaturated",
         "LeptonModelFileDescriptorsLow",
+        "LeptonModelFeatureDrift",
+        "LeptonModelPredictionDrift",
     }
 
 
@@ -65,6 +67,9 @@ def test_dashboard_is_grafana_json_over_the_served_metrics(
     assert all("group_left (version)" in e for e in memory)
     cpu = [t["expr"] for t in titles["CPU by version (cores)"]["targets"]]
     assert "lepton_cgroup_cpu_usage_seconds_total" in cpu[1]
+    drift = [t["expr"] for t in titles["Drift: PSI against the training reference (1h)"]["targets"]]
+    assert "increase(lepton_feature_bin_total{" in drift[0] and "[1h]" in drift[0]
+    assert "lepton_prediction_reference_ratio{" in drift[1]
 
 
 RULE_TESTS = """

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-FEATURES = 4
+NAMES = ("area", "rooms", "age", "distance")  # the CSV's columns before `price`
+FEATURES = len(NAMES)
 
 
 def load_csv(path: str) -> tuple[np.ndarray, np.ndarray]:

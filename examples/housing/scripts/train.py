@@ -1,6 +1,7 @@
 """Command-style training (`train.command` in lepton.yaml): reads LEPTON_* variables,
-writes a TorchScript `model.pt` and `input_example.json` (one request for the deploy's smoke
-test) into $LEPTON_OUTPUT_DIR."""
+writes a TorchScript `model.pt`, `input_example.json` (one request for the deploy's smoke
+test) and `drift_reference.npz` (the training inputs and predictions that served traffic is
+compared with, docs/monitoring.md#drift) into $LEPTON_OUTPUT_DIR."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PriceMLP, load_csv
+from common import NAMES, PriceMLP, load_csv
 
 
 def main() -> None:
@@ -39,7 +40,12 @@ def main() -> None:
     # one known-good request: the deploy's smoke test sends it before a version takes traffic
     (out / "input_example.json").write_text(json.dumps({"inputs": [x[0].tolist()]}))
     with torch.no_grad():
-        mse = float(np.mean((model(xt).numpy() - y) ** 2))
+        predictions = model(xt).numpy()
+    mse = float(np.mean((predictions - y) ** 2))
+    # the drift reference: the file contract of docs/steps.md, one row per training example
+    np.savez(
+        out / "drift_reference.npz", features=x, names=np.array(NAMES), predictions=predictions
+    )
     print(f"train mse {mse:.4f} after {epochs} epochs")
 
 
