@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 from lepton_ci.serve.auth import authorized
 from lepton_ci.serve.batching import Batcher, BatchPolicy, Overloaded
 from lepton_ci.serve.config import ServeConfig
+from lepton_ci.serve.fdlimit import QuietAcceptErrors
 from lepton_ci.serve.metrics import ServeMetrics
 from lepton_ci.serve.predictor import BadInput, Predict, load_predictor
 
@@ -157,6 +159,7 @@ def create_app(config: ServeConfig, *, manifest: dict[str, Any] | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        asyncio.get_running_loop().set_exception_handler(QuietAcceptErrors())
         await run_in_threadpool(load_model, state, manifest)
         if state.predict is not None and config.batch_size > 1:
             policy = BatchPolicy(

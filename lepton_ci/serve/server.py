@@ -9,6 +9,7 @@ from lepton_ci.console import info
 from lepton_ci.errors import MissingDependency
 from lepton_ci.serve.auth import TOKEN_FILE_VAR, TOKEN_VAR
 from lepton_ci.serve.config import ServeConfig
+from lepton_ci.serve.fdlimit import raise_soft_limit
 
 
 def _uvicorn() -> Any:
@@ -36,6 +37,9 @@ def serve(config: ServeConfig) -> None:
         step="serve",
     )
     info(_access_line(config), step="serve")
+    before, after = raise_soft_limit()
+    if after != before:
+        info(f"file descriptors: soft limit raised from {before} to {after}", step="serve")
     uvicorn = _uvicorn()
     from lepton_ci.serve.protocol import HeaderDeadlineProtocol
 
