@@ -20,7 +20,6 @@ import httpx
 from lepton_ci.netutil import free_port
 from lepton_ci.serve import fdlimit
 from lepton_ci.serve.fdlimit import ACCEPT_EXHAUSTED, QuietAcceptErrors
-from tests.serve.test_server import stop  # noqa: F401
 
 LIMIT = 128
 SERVE = (sys.executable, "-m", "lepton_ci", "serve")

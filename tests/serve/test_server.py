@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -67,20 +66,6 @@ def wait_ready(proc: subprocess.Popen[str], port: int, timeout: float = 60) -> N
             pass
         time.sleep(0.1)
     raise AssertionError("server did not become ready")
-
-
-@pytest.fixture
-def stop():
-    procs: list[subprocess.Popen[str]] = []
-    yield procs.append
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # uvicorn's supervisor stops its workers
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # anything left of the group
-        proc.wait()
 
 
 def test_serves_predictions_over_http(tiny_model: Path, stop) -> None:
