@@ -144,9 +144,12 @@ def docker_str(value: object) -> Safe:
     """A double-quoted Dockerfile word (LABEL/ENV values): no variable substitution, one line.
 
     Dockerfile words expand ``$VAR`` and treat ``\\`` as an escape, even inside double quotes;
-    control characters (newlines would end the instruction) become spaces.
+    control characters (newlines would end the instruction) become spaces. A trailing
+    backslash is dropped: Docker reads ``"x\\\\"`` as ``x\\``, but hadolint's parser
+    (language-docker) rejects every quoting of a value that ends in one (tested with docker build
+    and hadolint 2.12), and these values are labels, metadata only.
     """
-    text = _DOCKER_CONTROL.sub(" ", str(value))
+    text = _DOCKER_CONTROL.sub(" ", str(value)).rstrip("\\")
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     return Safe(f'"{text}"')
 

@@ -166,6 +166,17 @@ def test_dockerignore_keeps_the_artifact_and_wheels_but_drops_run_outputs() -> N
     assert "!.lepton/wheels" in lines
 
 
+def test_a_name_ending_in_a_backslash_still_passes_hadolint(tmp_path: Path) -> None:
+    """Docker reads "x\\\\" as x\\, but hadolint rejects any quoting of a value ending in one:
+    the (metadata-only) label drops the trailing backslash."""
+    spec = _spec(MINIMAL.replace("name: Digits", 'name: "Digits \\\\"'))
+    assert spec.project.name == "Digits \\"
+    text = render_dockerfile(spec)
+    result = _hadolint(GeneratedFile("Dockerfile", text).content, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'org.opencontainers.image.title="Digits "' in text
+
+
 def test_unpinned_packages_are_named_and_hadolint_still_passes(tmp_path: Path) -> None:
     spec = _spec(
         MINIMAL + 'image: {pip: ["requests", "numpy>=1.26"], system: [libgomp1, "curl=7.88"]}\n'
