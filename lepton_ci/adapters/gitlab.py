@@ -28,7 +28,11 @@ from lepton_ci.retrying import Backoff, Transient, poll_until
 T = TypeVar("T")
 FINISHED = ("success", "failed", "canceled", "skipped", "manual", "scheduled")
 # Mutations are retried only on answers that mean "never reached GitLab's application".
-_SAFE_TO_RETRY_WRITES = (429, 502, 503, 504)
+_SAFE_TO_RETRY_WRITES = (502, 503, 504)
+# python-gitlab already waits out a 429 itself, 10 times, as GitLab's Retry-After or
+# RateLimit-Reset says (gitlab/utils.py RequestsRetry.handle_retry_on_status); ours on top
+# made one rate-limited call 44 requests.
+RATE_LIMIT_RETRIES = 10
 
 
 class GitLabServer:
@@ -134,6 +138,12 @@ class GitLabServer:
             return NotFound(
                 f"GitLab has no {subject or 'such resource'} ({what}, HTTP 404){said}",
                 hint=f"check the id/path, and that {self.token_name} can see the project",
+            )
+        if status == 429:
+            return ServerError(
+                f"GitLab kept rate-limiting {what} (HTTP 429, {RATE_LIMIT_RETRIES} waits as "
+                f"its Retry-After said){said}",
+                hint="retry later, or ask the GitLab admin about the user's rate limits",
             )
         if status is not None and (
             status in _SAFE_TO_RETRY_WRITES or (status >= 500 and not write)

@@ -124,8 +124,9 @@ class JenkinsServer:
         jenkins = self._jenkins_mod
         status: int | None = None
         body = ""
-        if isinstance(exc, requests.HTTPError) and exc.response is not None:
-            status, body = exc.response.status_code, exc.response.text
+        http = _http_error(exc)
+        if http is not None:
+            status, body = http.response.status_code, http.response.text
         elif isinstance(exc, jenkins.NotFoundException):
             status = 404
         elif isinstance(exc, jenkins.TimeoutException):
@@ -458,3 +459,18 @@ def lint_jenkinsfile(server: JenkinsServer, text: str, file: str) -> str:
     if "successfully validated" in answer.lower():
         return answer
     raise LintFailed(f"{file}: Jenkins' declarative linter rejected it:\n{redact(answer)}")
+
+
+def _http_error(exc: BaseException) -> Any:
+    """The HTTP error behind ``exc``, if any. python-jenkins raises its own exceptions inside
+    ``except HTTPError`` and drops the status: ``get_job_info`` turns any HTTP error (a 503 of a
+    restarting controller, a proxy's 429) into "job does not exist" (python-jenkins 1.8
+    ``jenkins/__init__.py``); the original stays the exception's context."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.HTTPError) and seen.response is not None:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
