@@ -16,6 +16,7 @@ from lepton_ci.render.gitlab import render_gitlab_ci
 from lepton_ci.render.outputs import RenderOptions
 from lepton_ci.resources import data_dir
 from lepton_ci.spec.loader import parse_spec
+from tests.golden.cases import golden_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".ci" / ".tools" / "node_modules" / ".bin"
@@ -29,44 +30,11 @@ train: {entrypoint: "digits.train:main"}
 evaluate: {entrypoint: "digits.evaluate:main"}
 """
 
+#: the specs these tests use are golden cases (tests/golden/gitlab-*), so each also runs
+#: through the golden, parity and Jenkins stub tests
 SPECS: dict[str, str] = {
-    # no deployments: register promotes, no schedule
-    "minimal": BASE,
-    # the usual shape: staging, then production behind an approval; weekly retraining
-    "full": BASE
-    + """\
-deploy:
-  environments:
-    - {name: staging}
-    - {name: production, approval: true, url: "https://digits.example.com"}
-schedule: {retrain: "0 3 * * 1"}
-agents:
-  default: {tags: [linux, docker]}
-  train: {tags: [gpu], image: "pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime"}
-ci:
-  retry: 2
-  credentials: {registry: registry-creds, pushgateway: pgw-creds}
-""",
-    # lepton-ci preinstalled in the agent image: no setup, another default branch
-    "agent-image": BASE.replace('name: "Digits CNN"}', 'name: "Digits CNN", default_branch: trunk}')
-    + """\
-lepton-ci: {agent_image: "registry.example.com/ml/lepton-ci:0.1.0"}
-deploy:
-  environments:
-    - {name: dev, target: local}
-    - {name: prod, target: kubernetes, approval: true, promote_champion: false}
-ci: {retry: 0}
-""",
-    # release tags `rel-*` instead of the default `v*`: the library passes its regex as input
-    "release-tags": BASE.replace(
-        'name: "Digits CNN"}', 'name: "Digits CNN", release_tags: "rel-*"}'
-    )
-    + """\
-deploy:
-  environments:
-    - {name: staging}
-    - {name: production, approval: true}
-""",
+    name: golden_spec(f"gitlab-{name}")
+    for name in ("minimal", "full", "agent-image", "release-tags")
 }
 
 

@@ -63,6 +63,16 @@ class Case:
         return list(self.spec.ci.platforms)
 
 
+def golden_spec(name: str) -> str:
+    """The lepton.yaml text of golden case ``name`` (the Jenkins and GitLab tests' specs)."""
+    return (HERE / name / "lepton.yaml").read_text(encoding="utf-8")
+
+
+def golden_spec_path(name: str) -> str:
+    """Where golden case ``name`` renders as if its spec lived."""
+    return Case(HERE / name).spec_path
+
+
 CASES = sorted(
     (Case(d) for d in HERE.iterdir() if (d / "lepton.yaml").is_file()), key=lambda c: c.name
 )

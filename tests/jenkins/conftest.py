@@ -17,6 +17,7 @@ from lepton_ci.render.jenkins import render_jenkinsfile
 from lepton_ci.render.outputs import RenderOptions
 from lepton_ci.spec.loader import parse_spec
 from lepton_ci.spec.model import Spec
+from tests.golden.cases import golden_spec, golden_spec_path
 from tests.jenkins.extract import (
     GROOVY_LIB,
     LIBRARY_DIR,
@@ -30,66 +31,11 @@ from tests.jenkins.extract import (
 LINTER = ROOT / ".ci/.tools/node_modules/.bin/npm-groovy-lint"
 STYLES = ("standalone", "library")
 
-SPECS = {
-    # the smallest spec: no deployment, no schedule, no credentials
-    "minimal": """
-version: 1
-project: {name: Tiny}
-train: {command: "python train.py --epochs 1"}
-evaluate: {command: "python eval.py"}
-""",
-    # the usual shape: staging, then production behind an approval; GPU training; retraining
-    "full": """
-version: 1
-project: {name: Digits CNN}
-train: {entrypoint: "digits.train:main", timeout_minutes: 60}
-evaluate: {entrypoint: "digits.eval:main", timeout_minutes: 15}
-gates: ["accuracy >= 0.9", "accuracy >= champion - 0.005"]
-deploy:
-  environments:
-    - {name: staging}
-    - {name: production, approval: true, approvers: [alice, ops-team]}
-schedule: {retrain: "0 3 * * 1"}
-agents: {train: {label: gpu}}
-ci: {credentials: {registry: registry-login, pushgateway: pushgateway-login}}
-""",
-    # kubernetes deploys, a prebuilt agent image (no install), another default branch, index URL
-    "kubernetes": """
-version: 1
-project: {name: Fraud model, default_branch: trunk}
-lepton-ci: {version: 0.3.1, agent_image: "registry.local/lepton-ci:0.3.1"}
-train: {entrypoint: "fraud.train:main"}
-evaluate: {entrypoint: "fraud.eval:main"}
-deploy:
-  environments:
-    - {name: staging, target: kubernetes, promote_champion: true}
-    - {name: prod, target: kubernetes, approval: true}
-schedule: {retrain: "30 2 * * *", timezone: Europe/Berlin}
-agents:
-  default: {label: linux}
-  deploy: {label: "deploy && linux", image: "bitnami/kubectl:1.30"}
-ci: {credentials: {kubeconfig: kubeconfig-prod}}
-""",
-    # release tags other than the default `v*`: `rel-*` (the `-` must stay literal in the regex)
-    "release-tags": """
-version: 1
-project: {name: Tagged, release_tags: "rel-*"}
-train: {command: "python train.py"}
-evaluate: {command: "python eval.py"}
-deploy:
-  environments:
-    - {name: production, approval: true}
-""",
-    # lepton-ci installed from an extra index, no environments (register promotes)
-    "index": """
-version: 1
-project: {name: Index user}
-lepton-ci: {index_url: "https://pypi.example.org/simple"}
-train: {entrypoint: "m.train:main"}
-evaluate: {entrypoint: "m.eval:main"}
-""",
-}
-SPEC_PATHS = {"kubernetes": "ml/lepton.yaml"}
+#: the specs these tests use are golden cases (tests/golden/jenkins-*), so each also runs
+#: through the golden, parity and gitlab-ci-local tests
+JENKINS_CASES = ("minimal", "full", "kubernetes", "release-tags", "index")
+SPECS = {name: golden_spec(f"jenkins-{name}") for name in JENKINS_CASES}
+SPEC_PATHS = {name: golden_spec_path(f"jenkins-{name}") for name in JENKINS_CASES}
 
 
 @dataclass(frozen=True)
