@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote
 
 from lepton_ci.errors import LeptonError
 from lepton_ci.layout import PLOTS_DIR
 from lepton_ci.render.escape import Safe
+from lepton_ci.run_dir import RunDir
 
 # Where `lepton_ci.report` writes the plots it embeds, as files, beside index.html.
 
@@ -79,7 +80,6 @@ def _post(
 ) -> Published:
     from lepton_ci.adapters.base import require_env
     from lepton_ci.adapters.gitlab import GitLabServer, upsert_note
-    from lepton_ci.layout import RunLayout
     from lepton_ci.platforms.gitlab_report import (
         load_metrics,
         render_attachments,
@@ -91,8 +91,7 @@ def _post(
     if not iid_text.isdigit():
         raise LeptonError(f"CI_MERGE_REQUEST_IID={iid_text!r} is not a merge request IID")
     iid = int(iid_text)
-    layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
-    metrics = load_metrics(Path(str(layout.metrics_json)))
+    metrics = load_metrics(RunDir.at(run_dir).metrics_json)
     url = require_env("GITLAB_URL", "the GitLab instance", alternatives=("CI_SERVER_URL",))
     server = GitLabServer(url, private_token=os.environ["GITLAB_TOKEN"])  # never the job token
     project = require_env("CI_PROJECT_ID", "which project", alternatives=("CI_PROJECT_PATH",))
