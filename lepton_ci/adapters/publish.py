@@ -75,6 +75,42 @@ def publish_report(
         )
 
 
+def merge_request_note(
+    run_dir: Path,
+    *,
+    spec_path: str = "lepton.yaml",
+    project: str | None = None,
+    mr_iid: int | None = None,
+    dry_run: bool = False,
+    warn: Callable[[str], None] = lambda line: None,
+) -> str:
+    """``lepton-ci gitlab report``: post (or update) the merge request's one note with the
+    metrics, gates and champion diff of ``run_dir`` (no plots: ``report --publish`` adds those),
+    and return what to print; with ``dry_run`` the note's body, posting nothing."""
+    from lepton_ci.adapters.gitlab import GitLabServer, project_from_env, upsert_note
+    from lepton_ci.platforms.gitlab_report import load_metrics, render_report, report_marker
+
+    metrics = load_metrics(RunDir.at(run_dir).metrics_json)
+    champion = champion_metrics(spec_path, warn=warn)
+    body = render_report(metrics, champion_metrics=champion, context=note_context())
+    if dry_run:
+        return body
+    iid = mr_iid or int(os.environ.get("CI_MERGE_REQUEST_IID") or 0)
+    if not iid:
+        raise LeptonError(
+            "no merge request: CI_MERGE_REQUEST_IID is not set",
+            hint="run in a merge-request pipeline, or pass --mr IID",
+        )
+    result = upsert_note(
+        GitLabServer.from_env(),
+        project_from_env(project),
+        iid,
+        body,
+        report_marker(str(metrics.get("model") or "model")),
+    )
+    return f"merge request !{iid}: note {result.note_id} {result.action}\n"
+
+
 def _post(
     report: Path, run_dir: Path, iid_text: str, spec_path: str, warn: Callable[[str], None]
 ) -> Published:
