@@ -264,7 +264,8 @@ def summary_lines(ran: set[str], run: RunDir | None = None) -> list[str]:
         )
     if "report" in ran and run.report_html.exists():
         lines.append(f"report: {run.report_html}")
-    for env, url in run.deploy_urls().items():
-        if f"deploy-{env}" in ran:
+    for env in run.deployed_environments():
+        url = run.read_deploy_url(env) if f"deploy-{env}" in ran else None
+        if url:
             lines.append(f"endpoint ({env}): {url}")
     return lines

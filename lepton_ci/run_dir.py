@@ -200,14 +200,9 @@ class RunDir:
         write_dotenv(self.deploy_env(env), {DEPLOY_URL: url})
         return self.deploy_env(env)
 
-    def deploy_urls(self) -> dict[str, str]:
-        """Every environment's deploy URL in this run directory, by environment name."""
-        found = {}
-        for path in sorted(self.deploy_dir.glob("*.env")):
-            url = self.read_deploy_url(path.stem)
-            if url:
-                found[path.stem] = url
-        return found
+    def deployed_environments(self) -> list[str]:
+        """The environments with a ``deploy/<env>.env`` in this run directory, by name."""
+        return sorted(path.stem for path in self.deploy_dir.glob("*.env"))
 
 
 def _read(path: Path) -> dict[str, str] | None:

@@ -31,7 +31,7 @@ def test_a_missing_hand_off_file_reads_as_none(run: RunDir) -> None:
     assert run.read_image_build() is None
     assert run.read_image_push() is None
     assert run.read_deploy_url("dev") is None
-    assert run.deploy_urls() == {}
+    assert run.deployed_environments() == []
 
 
 def test_model_env_round_trips_in_the_register_jobs_format(run: RunDir) -> None:
@@ -103,7 +103,8 @@ def test_deploy_urls_round_trip_per_environment(run: RunDir) -> None:
     run.write_deploy_url("prod", "https://m.example")
     run.write_deploy_url("dev", "http://127.0.0.1:8080")
     assert run.deploy_env("prod").read_text() == "LEPTON_DEPLOY_URL=https://m.example\n"
-    assert run.deploy_urls() == {"dev": "http://127.0.0.1:8080", "prod": "https://m.example"}
+    assert run.deployed_environments() == ["dev", "prod"]
+    assert run.read_deploy_url("dev") == "http://127.0.0.1:8080"
 
 
 def test_a_value_a_dotenv_reader_would_misread_is_refused(run: RunDir) -> None:
