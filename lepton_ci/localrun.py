@@ -8,6 +8,7 @@ failure. It stops at the first failing job and shows that job's log tail.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from lepton_ci import console
 from lepton_ci.errors import ExitCode, LeptonError, StepError
 from lepton_ci.gitinfo import current_branch
 from lepton_ci.pipeline.model import Command, Job, Pipeline, Trigger, shell_line
+from lepton_ci.run_dir import RunDir
 
 TAIL_LINES = 40
 # a failing step's own category becomes `lepton-ci run`'s exit code (docs/exit-codes.md)
@@ -228,3 +230,42 @@ def raise_for(result: RunResult) -> None:
         raise StepError(
             f"job {waiting.job} needs approval", hint="approve on a terminal, or pass --approve"
         )
+
+
+_MARKS = {"passed": "✓", "failed": "✗", "skipped": "-", "not-run": "·"}
+
+
+def result_lines(result: RunResult, run: RunDir | None = None) -> list[str]:
+    """What `lepton-ci run` prints when the jobs are done: a line per job, then
+    :func:`summary_lines` for the jobs that ran."""
+    lines = [""]
+    for item in result.results:
+        extra = f"{item.seconds:6.1f}s" if item.status in {"passed", "failed"} else item.reason
+        lines.append(f" {_MARKS[item.status]} {item.job:<22} {extra}")
+    ran = {item.job for item in result.results if item.status in {"passed", "failed"}}
+    return lines + summary_lines(ran, run)
+
+
+def summary_lines(ran: set[str], run: RunDir | None = None) -> list[str]:
+    """The JUnit report, metrics, HTML report and endpoints of the jobs in ``ran`` (this
+    invocation's: an earlier run's files are not named)."""
+    run = run or RunDir()
+    lines = []
+    if "evaluate" in ran and run.junit.exists():
+        lines += ["", f"JUnit report: {run.junit}"]
+    if "evaluate" in ran and run.metrics_json.exists():
+        data = json.loads(run.metrics_json.read_text())
+        shown = {k: v for k, v in data.get("metrics", {}).items() if "/" not in k}
+        lines.append(
+            "metrics: "
+            + ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+            )
+        )
+    if "report" in ran and run.report_html.exists():
+        lines.append(f"report: {run.report_html}")
+    for env in run.deployed_environments():
+        url = run.read_deploy_url(env) if f"deploy-{env}" in ran else None
+        if url:
+            lines.append(f"endpoint ({env}): {url}")
+    return lines

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import GateFailed, LeptonError, StepError
 from lepton_ci.identity import identity_digest
-from lepton_ci.layout import RunLayout
 from lepton_ci.registry.base import CHAMPION, ModelVersion, Registry, UnknownVersion
+from lepton_ci.run_dir import ModelEnv, RunDir
 
 if TYPE_CHECKING:
     from lepton_ci.signing import Policy, PrivateKey
@@ -30,10 +29,6 @@ if TYPE_CHECKING:
 
 SMALL_FILES = ("samples.npz",)  # evaluation files kept with the version (paired bootstrap)
 CI_URL_VARIABLES = ("CI_PIPELINE_URL", "BUILD_URL")
-
-
-def layout_for(run_dir: str | Path) -> RunLayout:
-    return RunLayout(PurePosixPath(Path(run_dir).as_posix()))
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -80,9 +75,9 @@ def register_run(
     Refuses (:class:`GateFailed`, exit 4) when the evaluation is missing or failed a gate; no
     registry entry is written then.
     """
-    layout = layout_for(run_dir)
-    manifest_path = Path(layout.manifest)
-    metrics_path = Path(layout.metrics_json)
+    layout = RunDir.at(run_dir)
+    manifest_path = layout.manifest
+    metrics_path = layout.metrics_json
     try:
         manifest_path.read_bytes()
     except FileNotFoundError:
@@ -90,7 +85,7 @@ def register_run(
             f"no trained model to register: {manifest_path} is missing",
             hint="run `lepton-ci train` first (in CI: the train job's artifacts are missing)",
         ) from None
-    _verify_artifacts(Path(layout.train_dir))
+    _verify_artifacts(layout.train_dir)
     manifest = read_json(manifest_path, "train manifest")
     try:
         evaluation = read_json(metrics_path, "evaluation result")
@@ -117,19 +112,19 @@ def register_run(
         )
     files = {}
     for small in SMALL_FILES:
-        path = Path(layout.evaluate_dir) / small
+        path = layout.evaluate_dir / small
         if path.is_file():
             files[small] = path.read_bytes()
     files["metrics.json"] = metrics_path.read_bytes()
     git = manifest.get("git") or {}
     digest = identity_digest(manifest)  # timings and timestamps are not part of the artifact
-    side, signer = _signature_files(Path(layout.train_dir), manifest, model, digest, key, policy)
+    side, signer = _signature_files(layout.train_dir, manifest, model, digest, key, policy)
     files.update(side)
     stored = None
     if store is not None:
         from lepton_ci.store.versions import RECORD, store_model_dir
 
-        stored = store_model_dir(store, Path(layout.train_dir), manifest)
+        stored = store_model_dir(store, layout.train_dir, manifest)
         files[RECORD] = json.dumps(stored.record, indent=2, sort_keys=True).encode()
     # a retried CI job or a rerun that hit the step cache registers nothing new: the registry
     # returns the version that already holds this artifact (a unique key, not a read first)
@@ -145,10 +140,7 @@ def register_run(
         manifest_digest=digest,
     )
     reused = not created
-    env_path = Path(layout.model_env)
-    write_dotenv(
-        env_path, {"LEPTON_MODEL_NAME": model, "LEPTON_MODEL_VERSION": str(version.version)}
-    )
+    env_path = layout.write_model_env(ModelEnv(model, version.version))
     return Registered(version, env_path, reused, stored, signer)
 
 
@@ -221,21 +213,14 @@ def resolve(registry: Registry, model: str, ref: str) -> ModelVersion:
 
 def read_model_env(run_dir: str | Path) -> tuple[str, int]:
     """(name, version) the register job handed on in ``register/model.env``."""
-    path = Path(layout_for(run_dir).model_env)
-    try:
-        values = read_dotenv(path)
-    except FileNotFoundError:
+    run = RunDir.at(run_dir)
+    found = run.read_model_env()
+    if found is None:
         raise StepError(
-            f"no registered version to act on: {path} is missing",
+            f"no registered version to act on: {run.model_env} is missing",
             hint="give a VERSION, or run `lepton-ci models register` first",
-        ) from None
-    try:
-        return values["LEPTON_MODEL_NAME"], int(values["LEPTON_MODEL_VERSION"])
-    except (KeyError, ValueError):
-        raise LeptonError(
-            f"{path} lacks LEPTON_MODEL_NAME / LEPTON_MODEL_VERSION",
-            hint="it is written by `lepton-ci models register`; do not edit it",
-        ) from None
+        )
+    return found.name, found.version
 
 
 def _verify_artifacts(model_dir: Path) -> None:

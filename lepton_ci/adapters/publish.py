@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote
 
 from lepton_ci.errors import LeptonError
 from lepton_ci.layout import PLOTS_DIR
 from lepton_ci.render.escape import Safe
+from lepton_ci.run_dir import RunDir
 
 # Where `lepton_ci.report` writes the plots it embeds, as files, beside index.html.
 
@@ -74,12 +75,47 @@ def publish_report(
         )
 
 
+def merge_request_note(
+    run_dir: Path,
+    *,
+    spec_path: str = "lepton.yaml",
+    project: str | None = None,
+    mr_iid: int | None = None,
+    dry_run: bool = False,
+    warn: Callable[[str], None] = lambda line: None,
+) -> str:
+    """``lepton-ci gitlab report``: post (or update) the merge request's one note with the
+    metrics, gates and champion diff of ``run_dir`` (no plots: ``report --publish`` adds those),
+    and return what to print; with ``dry_run`` the note's body, posting nothing."""
+    from lepton_ci.adapters.gitlab import GitLabServer, project_from_env, upsert_note
+    from lepton_ci.platforms.gitlab_report import load_metrics, render_report, report_marker
+
+    metrics = load_metrics(RunDir.at(run_dir).metrics_json)
+    champion = champion_metrics(spec_path, warn=warn)
+    body = render_report(metrics, champion_metrics=champion, context=note_context())
+    if dry_run:
+        return body
+    iid = mr_iid or int(os.environ.get("CI_MERGE_REQUEST_IID") or 0)
+    if not iid:
+        raise LeptonError(
+            "no merge request: CI_MERGE_REQUEST_IID is not set",
+            hint="run in a merge-request pipeline, or pass --mr IID",
+        )
+    result = upsert_note(
+        GitLabServer.from_env(),
+        project_from_env(project),
+        iid,
+        body,
+        report_marker(str(metrics.get("model") or "model")),
+    )
+    return f"merge request !{iid}: note {result.note_id} {result.action}\n"
+
+
 def _post(
     report: Path, run_dir: Path, iid_text: str, spec_path: str, warn: Callable[[str], None]
 ) -> Published:
     from lepton_ci.adapters.base import require_env
     from lepton_ci.adapters.gitlab import GitLabServer, upsert_note
-    from lepton_ci.layout import RunLayout
     from lepton_ci.platforms.gitlab_report import (
         load_metrics,
         render_attachments,
@@ -91,8 +127,7 @@ def _post(
     if not iid_text.isdigit():
         raise LeptonError(f"CI_MERGE_REQUEST_IID={iid_text!r} is not a merge request IID")
     iid = int(iid_text)
-    layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
-    metrics = load_metrics(Path(str(layout.metrics_json)))
+    metrics = load_metrics(RunDir.at(run_dir).metrics_json)
     url = require_env("GITLAB_URL", "the GitLab instance", alternatives=("CI_SERVER_URL",))
     server = GitLabServer(url, private_token=os.environ["GITLAB_TOKEN"])  # never the job token
     project = require_env("CI_PROJECT_ID", "which project", alternatives=("CI_PROJECT_PATH",))

@@ -6,8 +6,7 @@ Credentials come from GITLAB_URL (or CI_SERVER_URL) and GITLAB_TOKEN (or CI_JOB_
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import click
 
@@ -167,30 +166,14 @@ def report(
     spec_path: str, run_dir: str, project: str | None, mr_iid: int | None, dry_run: bool
 ) -> None:
     """Post (or update) the merge request's one note with metrics, gates and champion diff."""
-    from lepton_ci.adapters.gitlab import GitLabServer, project_from_env, upsert_note
-    from lepton_ci.adapters.publish import champion_metrics, note_context
-    from lepton_ci.errors import LeptonError
-    from lepton_ci.layout import RunLayout
-    from lepton_ci.platforms.gitlab_report import load_metrics, render_report, report_marker
+    from lepton_ci.adapters.publish import merge_request_note
 
-    layout = RunLayout(PurePosixPath(Path(run_dir).as_posix()))
-    metrics = load_metrics(Path(str(layout.metrics_json)))
-    champion = champion_metrics(spec_path, warn=lambda line: click.echo(line, err=True))
-    body = render_report(metrics, champion_metrics=champion, context=note_context())
-    if dry_run:
-        click.echo(body, nl=False)
-        return
-    iid = mr_iid or int(os.environ.get("CI_MERGE_REQUEST_IID") or 0)
-    if not iid:
-        raise LeptonError(
-            "no merge request: CI_MERGE_REQUEST_IID is not set",
-            hint="run in a merge-request pipeline, or pass --mr IID",
-        )
-    result = upsert_note(
-        GitLabServer.from_env(),
-        project_from_env(project),
-        iid,
-        body,
-        report_marker(str(metrics.get("model") or "model")),
+    text = merge_request_note(
+        Path(run_dir),
+        spec_path=spec_path,
+        project=project,
+        mr_iid=mr_iid,
+        dry_run=dry_run,
+        warn=lambda line: click.echo(line, err=True),
     )
-    click.echo(f"merge request !{iid}: note {result.note_id} {result.action}")
+    click.echo(text, nl=False)

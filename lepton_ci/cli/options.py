@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from lepton_ci.layout import RUN_DIR
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -28,7 +30,7 @@ def run_dir_option(func: F) -> F:
     """``--run-dir DIR`` (env ``LEPTON_RUN_DIR``): where steps hand artifacts to each other."""
     return click.option(
         "--run-dir",
-        default=".lepton/run",
+        default=RUN_DIR,
         envvar="LEPTON_RUN_DIR",
         show_default=True,
         type=click.Path(file_okay=False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def run(
 ) -> None:
     """Run the pipeline locally: same jobs, commands and gates as Jenkins and GitLab."""
     from lepton_ci import console
-    from lepton_ci.localrun import raise_for, run_pipeline
+    from lepton_ci.localrun import raise_for, result_lines, run_pipeline
     from lepton_ci.pipeline import build_pipeline
     from lepton_ci.spec import load_spec
 
@@ -72,39 +71,6 @@ def run(
         with_setup=with_setup,
         stream=stream or not console.interactive(),
     )
-    click.echo("")
-    for item in result.results:
-        mark = {"passed": "✓", "failed": "✗", "skipped": "-", "not-run": "·"}[item.status]
-        extra = f"{item.seconds:6.1f}s" if item.status in {"passed", "failed"} else item.reason
-        click.echo(f" {mark} {item.job:<22} {extra}")
-    ran = {item.job for item in result.results if item.status in {"passed", "failed"}}
-    _summary(ran)
+    for line in result_lines(result):
+        click.echo(line)
     raise_for(result)
-
-
-def _summary(ran: set[str]) -> None:
-    """Reports, metrics, the HTML report and endpoints of the jobs that ran in this invocation."""
-    from lepton_ci.layout import LAYOUT
-
-    junit = Path(LAYOUT.junit)
-    if "evaluate" in ran and junit.exists():
-        click.echo(f"\nJUnit report: {junit}")
-    metrics = Path(LAYOUT.metrics_json)
-    if "evaluate" in ran and metrics.exists():
-        data = json.loads(metrics.read_text())
-        shown = {k: v for k, v in data.get("metrics", {}).items() if "/" not in k}
-        click.echo(
-            "metrics: "
-            + ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
-            )
-        )
-    report = Path(LAYOUT.report_html)
-    if "report" in ran and report.exists():
-        click.echo(f"report: {report}")
-    for env_file in sorted(Path(LAYOUT.deploy_dir).glob("*.env")):
-        if f"deploy-{env_file.stem}" not in ran:
-            continue
-        for line in env_file.read_text().splitlines():
-            if line.startswith("LEPTON_DEPLOY_URL="):
-                click.echo(f"endpoint ({env_file.stem}): {line.split('=', 1)[1]}")

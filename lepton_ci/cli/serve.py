@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import click
 
 from lepton_ci.cli.options import run_dir_option
-from lepton_ci.layout import RunLayout
-
-
-def _model_version(run_dir: str) -> str | None:
-    """LEPTON_MODEL_VERSION from the register step's dotenv, when it exists."""
-    path = Path(str(RunLayout(root=PurePosixPath(run_dir)).model_env))
-    if not path.is_file():
-        return None
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "LEPTON_MODEL_VERSION":
-            return value.strip().strip("'\"") or None
-    return None
 
 
 @click.command("serve")
@@ -112,39 +99,26 @@ def serve(
 
     /predict needs ``Authorization: Bearer <token>`` when LEPTON_SERVE_TOKEN (or the file
     LEPTON_SERVE_TOKEN_FILE names) is set; without one the API is open, and serve says so."""
-    from lepton_ci.serve.auth import token_from_env
-    from lepton_ci.serve.config import ServeConfig
+    from lepton_ci.serve.config import configure
     from lepton_ci.serve.server import serve as run
-    from lepton_ci.signing import policy_from_env, policy_from_spec
-    from lepton_ci.spec.model import BatchingSpec
 
-    serve_spec, default_port, signing = None, 8080, policy_from_env()
-    if Path(spec_path).is_file():
-        from lepton_ci.spec.loader import load_spec
-
-        spec = load_spec(spec_path)
-        serve_spec, default_port = spec.serve, spec.image.port
-        signing = policy_from_spec(spec, Path(spec_path).parent)
-    batching = serve_spec.batching if serve_spec else BatchingSpec()
     run(
-        ServeConfig(
-            model_dir=model_dir or Path(str(RunLayout(root=PurePosixPath(run_dir)).train_dir)),
+        configure(
+            spec_path,
+            run_dir,
+            model_dir=model_dir,
             host=host,
-            port=port or default_port,
-            max_batch=max_batch or (serve_spec.max_batch if serve_spec else 256),
-            workers=workers or (serve_spec.workers if serve_spec else 1),
-            entrypoint=entrypoint or (serve_spec.entrypoint if serve_spec else None),
+            port=port,
+            max_batch=max_batch,
+            batch_size=batch_size,
+            batch_latency_ms=batch_latency_ms,
+            queue_timeout_ms=queue_timeout_ms,
+            workers=workers,
+            entrypoint=entrypoint,
             threads=threads,
-            model_version=model_version or _model_version(run_dir),
+            model_version=model_version,
             graceful_timeout=graceful_timeout,
             access_log=access_log,
-            batch_size=batch_size or batching.max_batch_size,
-            batch_latency_ms=(
-                batch_latency_ms if batch_latency_ms is not None else batching.max_latency_ms
-            ),
-            queue_timeout_ms=queue_timeout_ms or batching.queue_timeout_ms,
-            token=token_from_env(),
             protect_metrics=protect_metrics,
-            signing=signing,
         )
     )

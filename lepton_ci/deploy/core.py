@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from lepton_ci.console import info
 from lepton_ci.deploy.release import DeployFailed, Outcome, Release, pinned
 from lepton_ci.deploy.smoke import EXAMPLE_FILE, find_smoke_input
-from lepton_ci.dotenv import read_dotenv
 from lepton_ci.errors import ExitCode, LeptonError, StepError
 from lepton_ci.fsutil import atomic_write_bytes
-from lepton_ci.layout import RunLayout
+from lepton_ci.run_dir import RunDir
 
 if TYPE_CHECKING:
     from lepton_ci.registry import ModelVersion, Registry
@@ -59,12 +58,6 @@ def front_address(spec: Spec, env: EnvironmentSpec) -> tuple[str, int, str]:
     port = env.port or spec.image.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return host, port, env.url or f"http://{shown}:{port}"
-
-
-def _layout(run_dir: Path) -> RunLayout:
-    from pathlib import PurePosixPath
-
-    return RunLayout(PurePosixPath(run_dir.as_posix()))
 
 
 class UnregisteredArtifact(StepError):
@@ -179,19 +172,17 @@ def _registered(registry: Registry, name: str, version: int, source: Path) -> Mo
 def _release_from_run_dir(
     spec: Spec, env: EnvironmentSpec, run_dir: Path, registry: Registry, root: Path = Path(".")
 ) -> Release:
-    layout = _layout(run_dir)
-    model_env = Path(layout.model_env)
-    if not model_env.is_file():
+    run = RunDir.at(run_dir)
+    registered_env = run.read_model_env()
+    if registered_env is None:
         raise StepError(
-            f"{model_env} is missing: no registered model version to deploy",
+            f"{run.model_env} is missing: no registered model version to deploy",
             hint="run `lepton-ci models register` first (or fetch the register job's artifacts)",
         )
-    values = read_dotenv(model_env)
-    name = values.get("LEPTON_MODEL_NAME", spec.model_name)
-    version = int(values["LEPTON_MODEL_VERSION"])
-    registered = _registered(registry, name, version, model_env)
+    name, version = registered_env.name, registered_env.version
+    registered = _registered(registry, name, version, run.model_env)
     if env.target == "local":
-        model_dir = Path(layout.train_dir)
+        model_dir = run.train_dir
         if not (model_dir / "manifest.json").is_file():
             raise StepError(
                 f"{model_dir} holds no trained model: the local target serves it from there",
@@ -199,22 +190,21 @@ def _release_from_run_dir(
             )
         verified = check_registered(model_dir, registered, registry, _signing(spec, root))
         return Release(name, version, None, verified, model_dir)
-    image_env = Path(layout.image_env)
-    if not image_env.is_file():
+    image = run.read_image_push()
+    if image is None:
         raise StepError(
-            f"{image_env} is missing: no pushed image to deploy",
+            f"{run.image_env} is missing: no pushed image to deploy",
             hint="run `lepton-ci image push` first (or fetch the image-push job's artifacts)",
         )
     check_image_version(registry, registered, _signing(spec, root))
-    image = read_dotenv(image_env)
-    digest = image.get("LEPTON_IMAGE_DIGEST") or None
+    digest = image.digest
     if registered.image_digest and digest != registered.image_digest:
         raise UnregisteredArtifact(
-            f"refusing to deploy {image.get('LEPTON_IMAGE')} ({digest}): the registry records "
+            f"refusing to deploy {image.image} ({digest}): the registry records "
             f"image {registered.image_digest} for {name} version {version}",
             hint="deploy the image `lepton-ci image push` recorded for this version",
         )
-    return Release(name, version, pinned(image["LEPTON_IMAGE"], digest), digest)
+    return Release(name, version, pinned(image.image, digest), digest)
 
 
 def _release_from_registry(
@@ -284,7 +274,7 @@ def _smoke_input(spec: Spec, registry: Registry, release: Release, run_dir: Path
         stored = registry.read_file(release.model, release.version, EXAMPLE_FILE)
     except LeptonError:
         pass
-    dirs = [d for d in (release.model_dir, Path(_layout(run_dir).train_dir)) if d is not None]
+    dirs = [d for d in (release.model_dir, RunDir.at(run_dir).train_dir) if d is not None]
     return find_smoke_input(manifest, dirs, stored)
 
 
@@ -358,18 +348,15 @@ def _run_target(
 
 
 def _finish(outcome: Outcome, registry: Registry, run_dir: Path, *, rollback: bool) -> Outcome:
-    layout = _layout(run_dir)
+    run = RunDir.at(run_dir)
     record = asdict(outcome) | {
         "rollback": rollback,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     atomic_write_bytes(
-        Path(layout.deploy_record(outcome.environment)),
-        (json.dumps(record, indent=2) + "\n").encode(),
+        run.deploy_record(outcome.environment), (json.dumps(record, indent=2) + "\n").encode()
     )
-    atomic_write_bytes(
-        Path(layout.deploy_env(outcome.environment)), f"LEPTON_DEPLOY_URL={outcome.url}\n".encode()
-    )
+    run.write_deploy_url(outcome.environment, outcome.url)
     if outcome.outcome != "unchanged":
         details = {
             k: v

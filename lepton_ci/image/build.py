@@ -8,16 +8,15 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from lepton_ci.console import info
-from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, StepError
 from lepton_ci.image import docker_api
 from lepton_ci.image.naming import image_tags, repository, source_info
 from lepton_ci.image.unchanged import INPUTS_LABEL, base_identity, built_from, inputs_digest
-from lepton_ci.layout import RunLayout
+from lepton_ci.run_dir import ImageBuild, RunDir
 from lepton_ci.spec.model import IMAGE_REF, Spec
 
 WHEEL_ENV = "LEPTON_CI_WHEEL"
@@ -34,10 +33,6 @@ class BuildResult:
     layers_pushed: int = 0  # layers the staging push uploaded (the rest were there)
     bytes_pushed: int = 0  # bytes it uploaded (engine progress)
     reused: bool = False  # the engine had an image built from the same inputs: no build ran
-
-
-def _run_layout(run_dir: Path) -> RunLayout:
-    return RunLayout(root=PurePosixPath(run_dir))
 
 
 def lepton_wheel(value: str | None, workdir: Path) -> Path | None:
@@ -109,11 +104,11 @@ def build_image(
     from lepton_ci.render.docker import render_dockerfile, render_dockerignore
     from lepton_ci.runtime.manifest import manifest_digest, verify_artifacts
 
-    layout = _run_layout(run_dir)
-    model_dir = model_dir or Path(str(layout.train_dir))
+    run = RunDir.at(run_dir)
+    model_dir = model_dir or run.train_dir
     verify_artifacts(model_dir)
-    registered = read_dotenv(Path(str(layout.model_env)), missing_ok=True)
-    version = model_version or registered.get("LEPTON_MODEL_VERSION")
+    registered = run.read_model_env()
+    version = model_version or (str(registered.version) if registered else None)
     source = source_info(root)
     repo = repository(spec)
     refs = [f"{repo}:{tag}" for tag in image_tags(spec, model_version=version, source=source)]
@@ -168,11 +163,7 @@ def build_image(
     done = "tagged" if reused is not None else "built"
     info(f"{done} {image_id[:19]} as {', '.join(refs)} in {seconds:.1f}s", step="image")
     staged, layers, uploaded = _stage(cli, image, repo, image_id) if stage else (None, 0, 0)
-    handed_on = {"LEPTON_IMAGE_ID": image_id, "LEPTON_IMAGE_TAGS": ",".join(refs)}
-    write_dotenv(
-        Path(str(layout.image_build_env)),
-        {**handed_on, **({"LEPTON_IMAGE_STAGED": staged} if staged else {})},
-    )
+    run.write_image_build(ImageBuild(tuple(refs), image_id, staged))
     return BuildResult(
         image_id=image_id,
         references=refs,

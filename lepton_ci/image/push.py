@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from lepton_ci.console import info
-from lepton_ci.dotenv import read_dotenv, write_dotenv
 from lepton_ci.errors import LeptonError, ServerError
 from lepton_ci.image import docker_api, skopeo
-from lepton_ci.layout import RunLayout
+from lepton_ci.run_dir import ImagePush, RunDir
 from lepton_ci.spec.model import Spec
 
 
@@ -43,16 +42,16 @@ def push_image(
     the registry (``LEPTON_IMAGE_STAGED``, ``repository@digest``), skopeo points the tags at that
     digest registry to registry: this agent needs no Docker engine and no copy of the image.
     Without skopeo, or for a build that staged nothing, the local engine pushes the tags."""
-    layout = RunLayout(root=PurePosixPath(run_dir))
-    built = read_dotenv(Path(str(layout.image_build_env)), missing_ok=True)
-    refs = [r for r in built.get("LEPTON_IMAGE_TAGS", "").split(",") if r]
+    run = RunDir.at(run_dir)
+    built = run.read_image_build()
+    refs = list(built.tags) if built else []
     if not refs:
         raise LeptonError(
-            f"{layout.image_build_env} names no image to push",
+            f"{run.image_build_env} names no image to push",
             hint="run `lepton-ci image build` first (or fetch the build job's artifacts)",
         )
-    version = _registered_version(spec, root, layout) if record else None
-    staged = built.get("LEPTON_IMAGE_STAGED") or None
+    version = _registered_version(spec, root, run) if record else None
+    staged = built.staged if built else None
     if staged and skopeo.available():
         result = _retag(refs, staged, attempts)
     else:
@@ -61,14 +60,7 @@ def push_image(
         result = _engine_push(refs, staged, attempts, backoff)
     primary, digest = refs[0], result.digest
     repository = primary.rpartition(":")[0]
-    write_dotenv(
-        Path(str(layout.image_env)),
-        {
-            "LEPTON_IMAGE": primary,
-            "LEPTON_IMAGE_DIGEST": digest,
-            "LEPTON_IMAGE_REF": f"{repository}@{digest}",
-        },
-    )
+    run.write_image_push(ImagePush(primary, digest, f"{repository}@{digest}"))
     info(f"pushed {repository}@{digest} ({result.bytes_pushed} bytes uploaded)", step="image")
     recorded = False
     if version is not None:
@@ -135,12 +127,11 @@ def _ensure_local(cli: Any, refs: list[str], staged: str, auth: dict[str, str] |
         image.tag(name, tag)
 
 
-def _registered_version(spec: Spec, root: Path, layout: RunLayout) -> tuple[str, int] | None:
+def _registered_version(spec: Spec, root: Path, run: RunDir) -> tuple[str, int] | None:
     """The registered ``(model, version)`` the image is for, confirmed in the registry before
     any tag moves; None without ``register/model.env`` (an unregistered build)."""
-    model = read_dotenv(Path(str(layout.model_env)), missing_ok=True)
-    name, version = model.get("LEPTON_MODEL_NAME"), model.get("LEPTON_MODEL_VERSION")
-    if not (name and version):
+    model = run.read_model_env()
+    if model is None:
         info(
             "no register/model.env: the digest is not recorded in the model registry", step="image"
         )
@@ -148,8 +139,8 @@ def _registered_version(spec: Spec, root: Path, layout: RunLayout) -> tuple[str,
     from lepton_ci.registry import open_registry
 
     with open_registry(spec, root) as registry:
-        registry.get(name, int(version))  # UnknownVersion: a clear error, no tag moved
-    return name, int(version)
+        registry.get(model.name, model.version)  # UnknownVersion: a clear error, no tag moved
+    return model.name, model.version
 
 
 def _record(spec: Spec, root: Path, version: tuple[str, int], image: str, digest: str) -> None:

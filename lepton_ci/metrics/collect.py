@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lepton_ci.dotenv import read_dotenv
-from lepton_ci.registration import layout_for
+from lepton_ci.run_dir import RunDir, RunFileError
 
 
 @dataclass
@@ -61,19 +60,19 @@ def _load(path: Path) -> dict[str, Any] | None:
 def collect(run_dir: str | Path, model: str) -> RunMetrics:
     """Read the manifest (durations, training metrics), ``evaluate/metrics.json`` and
     ``register/model.env``; missing or unreadable files are skipped."""
-    layout = layout_for(run_dir)
+    layout = RunDir.at(run_dir)
     out = RunMetrics(model=model)
-    manifest = _load(Path(layout.manifest))
+    manifest = _load(layout.manifest)
     if manifest is not None:
         out.sources.append(str(layout.manifest))
         out.git_sha = (manifest.get("git") or {}).get("commit")
         out.timing.update(_numbers(manifest.get("durations")))
         out.train.update(_numbers(manifest.get("metrics")))
-    train_metrics = _load(Path(layout.train_dir) / "metrics.json")
+    train_metrics = _load(layout.train_dir / "metrics.json")
     if train_metrics is not None:
-        out.sources.append(str(Path(layout.train_dir) / "metrics.json"))
+        out.sources.append(str(layout.train_dir / "metrics.json"))
         out.train.update(_numbers(train_metrics.get("metrics", train_metrics)))
-    evaluation = _load(Path(layout.metrics_json))
+    evaluation = _load(layout.metrics_json)
     if evaluation is not None:
         out.sources.append(str(layout.metrics_json))
         out.evaluate.update(_numbers(evaluation.get("metrics")))
@@ -83,13 +82,11 @@ def collect(run_dir: str | Path, model: str) -> RunMetrics:
             out.gates[label] = bool(gate.get("passed") or gate.get("skipped"))
         if isinstance(evaluation.get("passed"), bool):
             out.passed = evaluation["passed"]
-    env_path = Path(layout.model_env)
-    if env_path.is_file():
-        values = read_dotenv(env_path)
-        if (
-            values.get("LEPTON_MODEL_NAME") == model
-            and values.get("LEPTON_MODEL_VERSION", "").isdigit()
-        ):
-            out.version = int(values["LEPTON_MODEL_VERSION"])
-            out.sources.append(str(layout.model_env))
+    try:
+        registered = layout.read_model_env()
+    except RunFileError:
+        registered = None
+    if registered is not None and registered.name == model:
+        out.version = registered.version
+        out.sources.append(str(layout.model_env))
     return out

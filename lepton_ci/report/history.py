@@ -50,6 +50,6 @@ def write_history_plot(registry: Registry, name: str, metric: str, output: Path)
 
 def default_output(metric: str) -> Path:
     """``.lepton/run/report/history_<metric>.png``: beside the report, not among its plots."""
-    from lepton_ci.layout import LAYOUT
+    from lepton_ci.run_dir import RunDir
 
-    return Path(LAYOUT.report_dir) / f"history_{metric_name(metric)}.png"
+    return RunDir().report_dir / f"history_{metric_name(metric)}.png"

@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from lepton_ci.dotenv import read_dotenv
 from lepton_ci.errors import LeptonError
-from lepton_ci.layout import LAYOUT
+from lepton_ci.run_dir import ModelEnv, RunDir
 from lepton_ci.runtime.metric_log import FILE_NAME, MetricPoint, read_metric_log
 from lepton_ci.runtime.metrics import Samples
 
@@ -28,7 +27,7 @@ class RunRecord:
     evaluation: dict[str, Any] | None  # evaluate/metrics.json
     points: list[MetricPoint]  # train/train_metrics.jsonl
     samples: dict[str, np.ndarray] | None  # evaluate/samples.npz
-    model_env: dict[str, str] | None = None  # register/model.env: the register job's hand-off
+    model_env: ModelEnv | None = None  # register/model.env: the register job's hand-off
 
     @property
     def model(self) -> str:
@@ -56,13 +55,11 @@ class RunRecord:
         None: no such file (register did not run: a feature branch, a failed gate, its kill
         switch), one naming another model, or a run whose gates failed (register refuses those,
         so the file is an older run's)."""
-        values = self.model_env or {}
-        version = values.get("LEPTON_MODEL_VERSION", "")
-        if values.get("LEPTON_MODEL_NAME") != self.model or not version.isdigit():
+        if self.model_env is None or self.model_env.name != self.model:
             return None
         if self.evaluation is None or self.evaluation.get("passed") is False:
             return None
-        return int(version)
+        return self.model_env.version
 
     @property
     def task(self) -> str | None:
@@ -76,10 +73,9 @@ def read_run(run_dir: Path) -> RunRecord:
     """Read ``run_dir`` (``.lepton/run``); a run with neither a manifest nor an evaluation is
     an error, and so is a file that exists but cannot be read."""
     run_dir = Path(run_dir)
-    train = run_dir / LAYOUT.train_dir.relative_to(LAYOUT.root)
-    evaluate = run_dir / LAYOUT.evaluate_dir.relative_to(LAYOUT.root)
-    manifest = _read_json(train / "manifest.json")
-    evaluation = _read_json(evaluate / "metrics.json")
+    run = RunDir.at(run_dir)
+    manifest = _read_json(run.manifest)
+    evaluation = _read_json(run.metrics_json)
     if manifest is None and evaluation is None:
         raise LeptonError(
             f"{run_dir} has neither train/manifest.json nor evaluate/metrics.json",
@@ -89,9 +85,9 @@ def read_run(run_dir: Path) -> RunRecord:
         run_dir=run_dir,
         manifest=manifest,
         evaluation=evaluation,
-        points=read_metric_log(train / FILE_NAME),
-        samples=_read_samples(evaluate / SAMPLES_FILE),
-        model_env=_read_model_env(run_dir / LAYOUT.model_env.relative_to(LAYOUT.root)),
+        points=read_metric_log(run.train_dir / FILE_NAME),
+        samples=_read_samples(run.evaluate_dir / SAMPLES_FILE),
+        model_env=run.read_model_env(),
     )
 
 
@@ -105,15 +101,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise LeptonError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
-
-
-def _read_model_env(path: Path) -> dict[str, str] | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_dotenv(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LeptonError(f"{path}: not a readable dotenv file ({exc})") from None
 
 
 def _read_samples(path: Path) -> dict[str, np.ndarray] | None:

@@ -22,13 +22,14 @@ from lepton_ci.report.html import STYLE, STYLESHEET, render_html
 from lepton_ci.report.plots import plots_for
 from lepton_ci.report.run import read_run
 from lepton_ci.report.summary import metrics_text, summary_line
+from lepton_ci.run_dir import RunDir
 
 
 def write_report(run_dir: Path, output: Path | None = None) -> Path:
     """Write the report for ``run_dir`` and return the path of its ``index.html`` (or of
     ``output``; the other files go beside it)."""
     run_dir = Path(run_dir)
-    path = Path(output) if output else run_dir / LAYOUT.report_html.relative_to(LAYOUT.root)
+    path = Path(output) if output else RunDir.at(run_dir).report_html
     folder = path.parent
     run = read_run(run_dir)
     plots = plots_for(run)

@@ -20,8 +20,8 @@ import numpy as np
 from lepton_ci import console
 from lepton_ci.errors import GateFailed, MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, remove_tree
-from lepton_ci.layout import LAYOUT
 from lepton_ci.outcome import report_outcome
+from lepton_ci.run_dir import RunDir
 from lepton_ci.runtime.gates import GateResult, evaluate_gates
 from lepton_ci.runtime.junit import metrics_table, render_junit, write_junit
 from lepton_ci.runtime.manifest import verify_artifacts
@@ -43,7 +43,7 @@ SAMPLES_FILE = "samples.npz"
 
 @dataclass
 class EvaluateOptions:
-    run_dir: Path = Path(str(LAYOUT.root))
+    run_dir: Path = RunDir().path
     junit: Path | None = None
     report_only: bool = False
     device: str | None = None
@@ -83,8 +83,8 @@ def run_evaluate(
     options = options or EvaluateOptions()
     root = Path(spec_path).resolve().parent
     run_dir = options.run_dir.resolve()
-    out_dir = run_dir / "evaluate"
-    model_dir = run_dir / "train"
+    out_dir = RunDir.at(run_dir).evaluate_dir
+    model_dir = RunDir.at(run_dir).train_dir
     if options.use_registry and any(g.relative for g in spec.gates):
         _check_registry_location(spec, root)  # before a long evaluation, not after it
     manifest = verify_artifacts(model_dir)
@@ -147,7 +147,7 @@ def run_evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     samples.save(out_dir / SAMPLES_FILE)
     atomic_write_json(out_dir / "metrics.json", document)
-    junit_path = options.junit or run_dir / "evaluate" / "junit.xml"
+    junit_path = options.junit or RunDir.at(run_dir).junit
     write_junit(
         Path(junit_path),
         render_junit(
@@ -312,7 +312,7 @@ def _command_predictions(
 ) -> tuple[np.ndarray, np.ndarray, str, list[str] | None, list[float]]:
     command = spec.evaluate.command
     assert command is not None
-    work = options.run_dir.resolve() / ".work" / "evaluate"
+    work = RunDir.at(options.run_dir.resolve()).work_dir / "evaluate"
     remove_tree(work)
     work.mkdir(parents=True)
     env = {

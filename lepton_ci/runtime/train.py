@@ -22,9 +22,9 @@ from lepton_ci import console
 from lepton_ci.errors import MissingDependency, StepError
 from lepton_ci.fsutil import atomic_write_json, copy_tree_atomic, remove_tree, replace_tree
 from lepton_ci.gitinfo import git_info
-from lepton_ci.layout import LAYOUT
 from lepton_ci.netutil import free_port
 from lepton_ci.outcome import report_outcome
+from lepton_ci.run_dir import RunDir
 from lepton_ci.runtime import metric_log, trainer_process
 from lepton_ci.runtime.hashing import data_digests
 from lepton_ci.runtime.inputs import (
@@ -62,7 +62,7 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class TrainOptions:
-    run_dir: Path = Path(str(LAYOUT.root))
+    run_dir: Path = RunDir().path
     device: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
@@ -101,16 +101,16 @@ class _Plan:
 
     @property
     def train_dir(self) -> Path:
-        return self.options.run_dir / "train"
+        return RunDir.at(self.options.run_dir).train_dir
 
     @property
     def work_dir(self) -> Path:
-        return self.options.run_dir / ".work" / f"train-{self.key[:16]}"
+        return RunDir.at(self.options.run_dir).work_dir / f"train-{self.key[:16]}"
 
     @property
     def lock(self) -> Path:
         """Held while the step trains (runtime/trainer_process.py)."""
-        return self.options.run_dir / ".work" / trainer_process.LOCK_NAME
+        return RunDir.at(self.options.run_dir).work_dir / trainer_process.LOCK_NAME
 
 
 def run_train(spec: Spec, spec_path: Path, options: TrainOptions | None = None) -> TrainReport:
@@ -235,7 +235,7 @@ def _from_cache(plan: _Plan, cache_dir: Path, started: float) -> TrainReport | N
     except TamperedArtifact as exc:
         console.info(f"ignoring damaged cache entry: {exc}", step=STEP)
         return None
-    staging = plan.options.run_dir / ".work" / f"cache-{plan.key[:16]}-{os.getpid()}"
+    staging = RunDir.at(plan.options.run_dir).work_dir / f"cache-{plan.key[:16]}-{os.getpid()}"
     remove_tree(staging)
     shutil.copytree(entry, staging)
     manifest = {

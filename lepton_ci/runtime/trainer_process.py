@@ -25,6 +25,7 @@ from types import FrameType
 import psutil
 
 from lepton_ci import console
+from lepton_ci.dotenv import format_dotenv, parse_dotenv
 from lepton_ci.errors import StepError
 from lepton_ci.retrying import poll
 
@@ -162,20 +163,19 @@ def _stop_leftovers(recorded: dict[str, str]) -> None:
 
 
 def _record(lock: Path, **fields: str) -> None:
-    lock.write_text("".join(f"{k}={v}\n" for k, v in {**_read(lock), **fields}.items()))
+    lock.write_text(format_dotenv({**_read(lock), **fields}))
 
 
 def _read(path: Path) -> dict[str, str]:
     try:
-        lines = path.read_text().splitlines()
+        return parse_dotenv(path.read_text())
     except OSError:
         return {}
-    return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
 def _write(fd: int, fields: dict[str, str]) -> None:
     os.ftruncate(fd, 0)
-    os.pwrite(fd, "".join(f"{k}={v}\n" for k, v in fields.items()).encode(), 0)
+    os.pwrite(fd, format_dotenv(fields).encode(), 0)
 
 
 @contextlib.contextmanager

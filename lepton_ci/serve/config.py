@@ -84,3 +84,65 @@ class ServeConfig:
             protect_metrics=bool(env.get("LEPTON_SERVE_PROTECT_METRICS")),
             signing=policy_from_env(env),
         )
+
+
+def configure(
+    spec_path: str | Path,
+    run_dir: str | Path,
+    *,
+    model_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_batch: int | None = None,
+    batch_size: int | None = None,
+    batch_latency_ms: float | None = None,
+    queue_timeout_ms: float | None = None,
+    workers: int | None = None,
+    entrypoint: str | None = None,
+    threads: int | None = None,
+    model_version: str | None = None,
+    graceful_timeout: float = 30.0,
+    access_log: bool = False,
+    protect_metrics: bool = False,
+) -> ServeConfig:
+    """What `lepton-ci serve` serves: the options given, else the spec's ``serve.*`` and
+    ``image.port`` (the spec is optional: the image has none), else the defaults. The model
+    is ``RUN_DIR/train`` unless ``model_dir`` is given, its version the one in
+    ``register/model.env`` unless ``model_version`` is; the signing policy comes from the
+    spec's ``registry.signing``, without a spec from ``LEPTON_SIGNING_PUBLIC_KEY``."""
+    from lepton_ci.run_dir import RunDir
+    from lepton_ci.signing import policy_from_spec
+    from lepton_ci.spec.model import BatchingSpec
+
+    run = RunDir.at(run_dir)
+    serve_spec, default_port, signing = None, 8080, policy_from_env()
+    if Path(spec_path).is_file():
+        from lepton_ci.spec.loader import load_spec
+
+        spec = load_spec(spec_path)
+        serve_spec, default_port = spec.serve, spec.image.port
+        signing = policy_from_spec(spec, Path(spec_path).parent)
+    batching = serve_spec.batching if serve_spec else BatchingSpec()
+    if model_version is None:
+        registered = run.read_model_env()
+        model_version = str(registered.version) if registered else None
+    return ServeConfig(
+        model_dir=model_dir or run.train_dir,
+        host=host,
+        port=port or default_port,
+        max_batch=max_batch or (serve_spec.max_batch if serve_spec else 256),
+        workers=workers or (serve_spec.workers if serve_spec else 1),
+        entrypoint=entrypoint or (serve_spec.entrypoint if serve_spec else None),
+        threads=threads,
+        model_version=model_version,
+        graceful_timeout=graceful_timeout,
+        access_log=access_log,
+        batch_size=batch_size or batching.max_batch_size,
+        batch_latency_ms=(
+            batch_latency_ms if batch_latency_ms is not None else batching.max_latency_ms
+        ),
+        queue_timeout_ms=queue_timeout_ms or batching.queue_timeout_ms,
+        token=token_from_env(),
+        protect_metrics=protect_metrics,
+        signing=signing,
+    )

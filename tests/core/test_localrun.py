@@ -192,15 +192,26 @@ def test_run_exits_with_the_failing_steps_category(pipeline: Pipeline, tmp_path:
 
 
 def test_the_summary_names_the_report_the_report_job_wrote(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lepton_ci.cli.run import _summary
+    from lepton_ci.localrun import summary_lines
 
     monkeypatch.chdir(tmp_path)
     page = tmp_path / LAYOUT.report_html
     page.parent.mkdir(parents=True)
     page.write_text("<html></html>")
-    _summary({"report"})
-    assert capsys.readouterr().out == f"report: {LAYOUT.report_html}\n"
-    _summary({"train", "evaluate"})  # a report of an earlier run is not this run's
-    assert capsys.readouterr().out == ""
+    assert summary_lines({"report"}) == [f"report: {LAYOUT.report_html}"]
+    # a report of an earlier run is not this run's
+    assert summary_lines({"train", "evaluate"}) == []
+
+
+def test_the_summary_names_the_endpoints_of_the_deploy_jobs_that_ran(tmp_path: Path) -> None:
+    from lepton_ci.localrun import summary_lines
+    from lepton_ci.run_dir import RunDir
+
+    run = RunDir.at(tmp_path / "run")
+    run.write_deploy_url("staging", "http://127.0.0.1:8081")
+    run.write_deploy_url("production", "http://127.0.0.1:8082")
+    assert summary_lines({"deploy-production"}, run) == [
+        "endpoint (production): http://127.0.0.1:8082"
+    ]
