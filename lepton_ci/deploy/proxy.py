@@ -25,6 +25,7 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ class Front:
             if isinstance(event, h11.Data):
                 await _to_upstream(up_writer, up, h11.Data(data=event.data))
             elif isinstance(event, h11.EndOfMessage):
-                trailers = list(event.headers) if chunked else []
+                trailers = event.headers.raw_items() if chunked else []
                 await _to_upstream(up_writer, up, h11.EndOfMessage(headers=trailers))
                 break
             else:
@@ -220,7 +221,7 @@ class Front:
             if isinstance(event, h11.Data):
                 await _send(writer, client, h11.Data(data=event.data))
             elif isinstance(event, h11.EndOfMessage):
-                trailers = list(event.headers) if chunked else []
+                trailers = event.headers.raw_items() if chunked else []
                 await _send(writer, client, h11.EndOfMessage(headers=trailers))
                 break
             else:
@@ -241,14 +242,14 @@ async def _from_upstream(up: h11.Connection, reader: asyncio.StreamReader) -> An
     try:
         return await _next_event(up, reader)
     except (OSError, h11.RemoteProtocolError) as exc:
-        raise UpstreamFailed(f"upstream failed: {exc}") from exc
+        raise UpstreamFailed("upstream closed without a response") from exc
 
 
 async def _to_upstream(writer: asyncio.StreamWriter, up: h11.Connection, event: Any) -> None:
     try:
         await _send(writer, up, event)
     except OSError as exc:
-        raise UpstreamFailed(f"upstream failed: {exc}") from exc
+        raise UpstreamFailed("upstream closed before the request was sent") from exc
 
 
 async def _send(writer: asyncio.StreamWriter, conn: h11.Connection, *events: Any) -> None:
@@ -273,7 +274,7 @@ async def _answer(
     headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(data))]
     if close:
         headers.append((b"Connection", b"close"))
-    response = h11.Response(status_code=status, headers=headers)
+    response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase)
     await _send(writer, client, response, h11.Data(data=data), h11.EndOfMessage())
 
 
