@@ -177,23 +177,15 @@ class Front:
         if _header(request.headers, b"host") is None:  # HTTP/1.0; the upstream hop is 1.1
             headers.insert(0, (b"Host", upstream.encode()))
         headers.append((b"Connection", b"close"))
-        head = h11.Request(method=request.method, target=request.target, headers=headers)
-        await _to_upstream(up_writer, up, head)
+        head = up.send(h11.Request(method=request.method, target=request.target, headers=headers))
         if client.they_are_waiting_for_100_continue and _has_body(request.headers):
             # the front reads the body, so it says "go on" (as nginx does); the upstream never
             # sees the Expect header
             await _send(writer, client, h11.InformationalResponse(status_code=100, headers=[]))
-        chunked = _is_chunked(request.headers)
-        while True:
-            event = await _next_event(client, reader)
-            if isinstance(event, h11.Data):
-                await _to_upstream(up_writer, up, h11.Data(data=event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                trailers = event.headers.raw_items() if chunked else []
-                await _to_upstream(up_writer, up, h11.EndOfMessage(headers=trailers))
-                break
-            else:
-                raise ConnectionResetError("the client closed in the middle of its request")
+        try:
+            await _pump(client, reader, up, up_writer, head, _is_chunked(request.headers))
+        except OSError as exc:  # mostly the upstream; a client that left gets no 502 anyway
+            raise UpstreamFailed("upstream closed before the request was sent") from exc
         # interim (1xx) responses are passed on to an HTTP/1.1 client and dropped for an
         # HTTP/1.0 one (RFC 9110 15.2)
         response = await _from_upstream(up, up_reader)
@@ -208,24 +200,19 @@ class Front:
             response = await _from_upstream(up, up_reader)
         if not isinstance(response, h11.Response):
             raise UpstreamFailed("upstream closed without a response")
-        final = h11.Response(
-            status_code=response.status_code,
-            headers=_end_to_end(response),
-            reason=response.reason,
+        final = client.send(
+            h11.Response(
+                status_code=response.status_code,
+                headers=_end_to_end(response),
+                reason=response.reason,
+            )
         )
-        await _send(writer, client, final)
-        # trailers only where the client's hop is chunked too (h11 chose it from `final`)
+        # trailers only where the client's hop is chunked too (h11 chose it from the head)
         chunked = _is_chunked(response.headers) and client.their_http_version == b"1.1"
-        while True:
-            event = await _from_upstream(up, up_reader)
-            if isinstance(event, h11.Data):
-                await _send(writer, client, h11.Data(data=event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                trailers = event.headers.raw_items() if chunked else []
-                await _send(writer, client, h11.EndOfMessage(headers=trailers))
-                break
-            else:
-                raise ConnectionResetError("the upstream closed in the middle of its response")
+        try:
+            await _pump(up, up_reader, client, writer, final, chunked)
+        except (OSError, h11.RemoteProtocolError) as exc:  # the response has begun: close
+            raise UpstreamFailed("upstream broke off its response") from exc
         self.served += 1
 
 
@@ -245,11 +232,33 @@ async def _from_upstream(up: h11.Connection, reader: asyncio.StreamReader) -> An
         raise UpstreamFailed("upstream closed without a response") from exc
 
 
-async def _to_upstream(writer: asyncio.StreamWriter, up: h11.Connection, event: Any) -> None:
-    try:
-        await _send(writer, up, event)
-    except OSError as exc:
-        raise UpstreamFailed("upstream closed before the request was sent") from exc
+async def _pump(
+    src: h11.Connection,
+    reader: asyncio.StreamReader,
+    dst: h11.Connection,
+    writer: asyncio.StreamWriter,
+    head: bytes | None,
+    trailers: bool,
+) -> None:
+    """The body of the message ``src`` is reading, framed anew by ``dst`` after ``head`` (its
+    head, already through ``dst``): one write per read, so a small message is one segment."""
+    out = bytearray(head or b"")
+    while True:
+        event = src.next_event()
+        if event is h11.NEED_DATA:
+            writer.write(out)
+            out.clear()
+            await writer.drain()
+            src.receive_data(await reader.read(READ_SIZE))
+        elif isinstance(event, h11.Data):
+            out += dst.send(h11.Data(data=event.data)) or b""
+        elif isinstance(event, h11.EndOfMessage):
+            end = h11.EndOfMessage(headers=event.headers.raw_items() if trailers else [])
+            writer.write(out + (dst.send(end) or b""))
+            await writer.drain()
+            return
+        else:
+            raise ConnectionResetError("the peer closed in the middle of its message")
 
 
 async def _send(writer: asyncio.StreamWriter, conn: h11.Connection, *events: Any) -> None:
