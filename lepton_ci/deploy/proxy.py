@@ -307,7 +307,7 @@ def _end_to_end(message: Message) -> HeaderList:
     message stays chunked and loses any Content-Length, which an intermediary must remove
     (RFC 9112 6.3); h11 writes the framing from these. Hop-by-hop headers go, with those the
     Connection header names (RFC 9110 7.6.1)."""
-    named = (_header(message.headers, b"connection") or b"").lower().split(b",")
+    named = b",".join(v for k, v in message.headers if k == b"connection").lower().split(b",")
     dropped = HOP_BY_HOP | {name.strip() for name in named}
     kept = [(k, v) for k, v in message.headers.raw_items() if k.lower() not in dropped]
     if _is_chunked(message.headers):
