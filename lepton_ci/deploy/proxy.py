@@ -8,8 +8,11 @@ their keep-alive connections to the front across a switch; upstream connections 
 request, so the old version can be retired as soon as its in-flight count reaches zero.
 
 ``GET /-/lepton-front`` answers the current upstream and in-flight counts (read-only; deploy
-polls it to confirm a switch and to drain). Only the standard library is used: this module runs
-inside any model image as ``python -m lepton_ci.deploy.proxy``.
+polls it to confirm a switch and to drain). HTTP/1.1 is parsed and framed by h11 (one
+``h11.Connection`` in the server role toward each client, one in the client role toward the
+upstream), I/O is asyncio streams; h11 is the one dependency beyond the standard library, and
+the ``serve`` extra installed in every model image brings it. The module runs inside any model
+image as ``python -m lepton_ci.deploy.proxy``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterable
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any
+
+import h11
 
 STATUS_PATH = b"/-/lepton-front"
-# RFC 9110 7.6.1 (plus Transfer-Encoding, RFC 9112 6.1): the front frames each hop itself.
+# RFC 9110 7.6.1 (plus Transfer-Encoding, RFC 9112 6.1): h11 frames each hop itself.
 # Expect is answered by the front (below), never forwarded.
 HOP_BY_HOP = {
     b"connection",
@@ -36,8 +44,14 @@ HOP_BY_HOP = {
     b"transfer-encoding",
     b"expect",
 }
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_HEAD = 64 * 1024
+READ_SIZE = 65536
+HeaderList = list[tuple[bytes, bytes]]
+Message = h11.Request | h11.InformationalResponse | h11.Response
+
+
+class UpstreamFailed(Exception):
+    """The upstream refused, reset or closed the exchange, or answered what is not HTTP/1.1."""
 
 
 class Front:
@@ -65,90 +79,80 @@ class Front:
             self.reload()
             await asyncio.sleep(self.poll_seconds)
 
+    def choose_upstream(self, request: h11.Request) -> str | None:
+        """The upstream ``host:port`` for this request, ``None`` while nothing is routed.
+
+        The one routing decision: every request to a version asks here, once. Today it is the
+        upstream the file names; a weighted canary split replaces this body (and the file
+        format :meth:`reload` reads), nothing else."""
+        return self.upstream
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "upstream": self.upstream,
+            "generation": self.generation,
+            "active": dict(self.active),
+            "served": self.served,
+            "pid": os.getpid(),
+        }
+
     # -- connections ---------------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         try:
-            keep_alive = True
-            while keep_alive:
-                head = await _read_head(reader)
-                if head is None:
-                    break
-                keep_alive = await self._one_request(head, reader, writer)
-        except (
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-        ):
+            while True:
+                request = await _next_event(client, reader)
+                if not isinstance(request, h11.Request):
+                    break  # the client closed between requests
+                await self._exchange(request, client, reader, writer)
+                if client.our_state is not h11.DONE or client.their_state is not h11.DONE:
+                    break  # either side asked to close, or a response ended the connection
+                client.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            if client.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                with contextlib.suppress(Exception):
+                    await _answer(writer, client, exc.error_status_hint, str(exc))
+        except UpstreamFailed as exc:
+            if client.our_state is h11.SEND_RESPONSE:  # nothing final sent yet
+                with contextlib.suppress(Exception):
+                    await _answer(writer, client, 502, str(exc))
+        except OSError:
             pass
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _one_request(
-        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        line, headers = _parse_head(head)
-        method, target, version = line.split(b" ", 2)
-        keep_alive = _client_keeps_alive(version, headers)
-        if target == STATUS_PATH and method == b"GET":
-            body = json.dumps(
-                {
-                    "upstream": self.upstream,
-                    "generation": self.generation,
-                    "active": dict(self.active),
-                    "served": self.served,
-                    "pid": os.getpid(),
-                }
-            ).encode()
-            writer.write(_response(200, body, keep_alive))
-            await writer.drain()
-            return keep_alive
-        expect = _get(headers, b"expect")
+    async def _exchange(
+        self,
+        request: h11.Request,
+        client: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        if request.target == STATUS_PATH and request.method == b"GET":
+            while not isinstance(await _next_event(client, reader), h11.EndOfMessage):
+                pass  # a body on a GET means nothing here
+            await _answer(writer, client, 200, self.status(), close=False)
+            return
+        expect = _header(request.headers, b"expect")
         if expect is not None and expect.lower() != b"100-continue":
-            writer.write(
-                _response(417, b'{"error": "only Expect: 100-continue is supported"}', False)
-            )
-            await writer.drain()
-            return False
-        upstream = self.upstream
+            await _answer(writer, client, 417, "only Expect: 100-continue is supported")
+            return
+        upstream = self.choose_upstream(request)
         if upstream is None:
-            writer.write(_response(503, b'{"error": "no version is routed yet"}', False))
-            await writer.drain()
-            return False
+            await _answer(writer, client, 503, "no version is routed yet")
+            return
         self.active[upstream] += 1
         try:
             host, _, port = upstream.rpartition(":")
             try:
                 up_reader, up_writer = await asyncio.open_connection(host, int(port))
             except OSError:
-                writer.write(_response(502, b'{"error": "upstream unavailable"}', False))
-                await writer.drain()
-                return False
+                await _answer(writer, client, 502, "upstream unavailable")
+                return
             try:
-                up_writer.write(_request_head(line, headers))
-                if _expects_continue(headers) and _has_body(headers):
-                    # the front reads the body, so it says "go on" (as nginx does); the
-                    # upstream never sees the Expect header
-                    writer.write(CONTINUE)
-                    await writer.drain()
-                await _relay_body(reader, up_writer, headers, method, is_request=True)
-                await up_writer.drain()
-                status_line, resp_headers = await _final_head(up_reader, writer, version)
-                status = int(status_line.split(b" ", 2)[1])
-                framed = _has_framing(resp_headers, method, status)
-                keep_alive = keep_alive and framed
-                writer.write(_response_head(status_line, resp_headers, keep_alive))
-                if framed:
-                    await _relay_body(up_reader, writer, resp_headers, method, status=status)
-                else:
-                    while chunk := await up_reader.read(65536):
-                        writer.write(chunk)
-                        await writer.drain()
-                await writer.drain()
-                self.served += 1
-                return keep_alive
+                await self._forward(request, upstream, client, reader, writer, up_reader, up_writer)
             finally:
                 up_writer.close()
                 with contextlib.suppress(Exception):
@@ -158,141 +162,158 @@ class Front:
             if self.active[upstream] <= 0:
                 del self.active[upstream]
 
+    async def _forward(
+        self,
+        request: h11.Request,
+        upstream: str,
+        client: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        up = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        headers = _end_to_end(request)
+        if _header(request.headers, b"host") is None:  # HTTP/1.0; the upstream hop is 1.1
+            headers.insert(0, (b"Host", upstream.encode()))
+        headers.append((b"Connection", b"close"))
+        head = up.send(h11.Request(method=request.method, target=request.target, headers=headers))
+        if client.they_are_waiting_for_100_continue and _has_body(request.headers):
+            # the front reads the body, so it says "go on" (as nginx does); the upstream never
+            # sees the Expect header
+            await _send(writer, client, h11.InformationalResponse(status_code=100, headers=[]))
+        try:
+            await _pump(client, reader, up, up_writer, head, _is_chunked(request.headers))
+        except OSError as exc:  # mostly the upstream; a client that left gets no 502 anyway
+            raise UpstreamFailed("upstream closed before the request was sent") from exc
+        # interim (1xx) responses are passed on to an HTTP/1.1 client and dropped for an
+        # HTTP/1.0 one (RFC 9110 15.2)
+        response = await _from_upstream(up, up_reader)
+        while isinstance(response, h11.InformationalResponse):
+            if client.their_http_version == b"1.1":
+                interim = h11.InformationalResponse(
+                    status_code=response.status_code,
+                    headers=_end_to_end(response),
+                    reason=response.reason,
+                )
+                await _send(writer, client, interim)
+            response = await _from_upstream(up, up_reader)
+        if not isinstance(response, h11.Response):
+            raise UpstreamFailed("upstream closed without a response")
+        final = client.send(
+            h11.Response(
+                status_code=response.status_code,
+                headers=_end_to_end(response),
+                reason=response.reason,
+            )
+        )
+        # trailers only where the client's hop is chunked too (h11 chose it from the head)
+        chunked = _is_chunked(response.headers) and client.their_http_version == b"1.1"
+        try:
+            await _pump(up, up_reader, client, writer, final, chunked)
+        except (OSError, h11.RemoteProtocolError) as exc:  # the response has begun: close
+            raise UpstreamFailed("upstream broke off its response") from exc
+        self.served += 1
 
-async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
+
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+    """The next h11 event of ``conn``, reading from ``reader`` as h11 needs."""
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await reader.read(READ_SIZE))
+
+
+async def _from_upstream(up: h11.Connection, reader: asyncio.StreamReader) -> Any:
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise
-        return None
-    if len(head) > MAX_HEAD:
-        raise ValueError("header too large")
-    return head
+        return await _next_event(up, reader)
+    except (OSError, h11.RemoteProtocolError) as exc:
+        raise UpstreamFailed("upstream closed without a response") from exc
 
 
-def _parse_head(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    lines = head[:-4].split(b"\r\n")
-    headers = []
-    for raw in lines[1:]:
-        name, _, value = raw.partition(b":")
-        headers.append((name.strip(), value.strip()))
-    return lines[0], headers
+async def _pump(
+    src: h11.Connection,
+    reader: asyncio.StreamReader,
+    dst: h11.Connection,
+    writer: asyncio.StreamWriter,
+    head: bytes | None,
+    trailers: bool,
+) -> None:
+    """The body of the message ``src`` is reading, framed anew by ``dst`` after ``head`` (its
+    head, already through ``dst``): one write per read, so a small message is one segment."""
+    out = bytearray(head or b"")
+    while True:
+        event = src.next_event()
+        if event is h11.NEED_DATA:
+            writer.write(out)
+            out.clear()
+            await writer.drain()
+            src.receive_data(await reader.read(READ_SIZE))
+        elif isinstance(event, h11.Data):
+            out += dst.send(h11.Data(data=event.data)) or b""
+        elif isinstance(event, h11.EndOfMessage):
+            end = h11.EndOfMessage(headers=event.headers.raw_items() if trailers else [])
+            writer.write(out + (dst.send(end) or b""))
+            await writer.drain()
+            return
+        else:
+            raise ConnectionResetError("the peer closed in the middle of its message")
 
 
-def _get(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
+async def _send(writer: asyncio.StreamWriter, conn: h11.Connection, *events: Any) -> None:
+    for event in events:
+        data = conn.send(event)
+        if data:
+            writer.write(data)
+    await writer.drain()
+
+
+async def _answer(
+    writer: asyncio.StreamWriter,
+    client: h11.Connection,
+    status: int,
+    body: str | dict[str, Any],
+    *,
+    close: bool = True,
+) -> None:
+    """The front's own JSON response: ``{"error": …}`` for a string. Refusals close the
+    connection (the client's body, if any, is never read)."""
+    data = json.dumps({"error": body} if isinstance(body, str) else body).encode()
+    headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(data))]
+    if close:
+        headers.append((b"Connection", b"close"))
+    response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase)
+    await _send(writer, client, response, h11.Data(data=data), h11.EndOfMessage())
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:  # h11 gives lower-case names
+        if key == name:
             return value
     return None
 
 
-def _client_keeps_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
-    conn = (_get(headers, b"connection") or b"").lower()
-    if version.strip() == b"HTTP/1.0":
-        return b"keep-alive" in conn
-    return b"close" not in conn
+def _is_chunked(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return _header(headers, b"transfer-encoding") is not None  # h11 admits only "chunked"
 
 
-async def _final_head(
-    upstream: asyncio.StreamReader, client: asyncio.StreamWriter, version: bytes
-) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The upstream's final status line and headers. Interim (1xx) responses before it are
-    passed on to an HTTP/1.1 client and dropped for an HTTP/1.0 one (RFC 9110 15.2)."""
-    while True:
-        head = await _read_head(upstream)
-        if head is None:
-            raise ConnectionError("upstream closed without a response")
-        status_line, headers = _parse_head(head)
-        if not 100 <= int(status_line.split(b" ", 2)[1]) < 200:
-            return status_line, headers
-        if version.strip() != b"HTTP/1.0":
-            client.write(head)
-            await client.drain()
+def _has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return _is_chunked(headers) or int(_header(headers, b"content-length") or b"0") > 0
 
 
-def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
-    return (_get(headers, b"expect") or b"").lower() == b"100-continue"
-
-
-def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
-    return _is_chunked(headers) or int(_get(headers, b"content-length") or b"0") > 0
-
-
-def _is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
-    return b"chunked" in (_get(headers, b"transfer-encoding") or b"").lower()
-
-
-def _has_framing(headers: list[tuple[bytes, bytes]], method: bytes, status: int) -> bool:
-    if method == b"HEAD" or status in (204, 304) or 100 <= status < 200:
-        return True
-    return _is_chunked(headers) or _get(headers, b"content-length") is not None
-
-
-def _request_head(line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
-    if _is_chunked(headers):
-        # chunked overrides a Content-Length, which an intermediary must remove (RFC 9112 6.3)
+def _end_to_end(message: Message) -> HeaderList:
+    """The headers the next hop gets, with their original case, framed as they came: a chunked
+    message stays chunked and loses any Content-Length, which an intermediary must remove
+    (RFC 9112 6.3); h11 writes the framing from these. Hop-by-hop headers go, with those the
+    Connection header names (RFC 9110 7.6.1)."""
+    named = b",".join(v for k, v in message.headers if k == b"connection").lower().split(b",")
+    dropped = HOP_BY_HOP | {name.strip() for name in named}
+    kept = [(k, v) for k, v in message.headers.raw_items() if k.lower() not in dropped]
+    if _is_chunked(message.headers):
         kept = [(k, v) for k, v in kept if k.lower() != b"content-length"]
         kept.append((b"Transfer-Encoding", b"chunked"))
-    kept.append((b"Connection", b"close"))
-    return line + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in kept) + b"\r\n"
-
-
-def _response_head(line: bytes, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
-    kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
-    if _is_chunked(headers):
-        kept.append((b"Transfer-Encoding", b"chunked"))
-    kept.append((b"Connection", b"keep-alive" if keep_alive else b"close"))
-    return line + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in kept) + b"\r\n"
-
-
-async def _relay_body(
-    src: asyncio.StreamReader,
-    dst: asyncio.StreamWriter,
-    headers: list[tuple[bytes, bytes]],
-    method: bytes,
-    *,
-    is_request: bool = False,
-    status: int = 200,
-) -> None:
-    if not is_request and (method == b"HEAD" or status in (204, 304) or status < 200):
-        return
-    if _is_chunked(headers):
-        while True:
-            size_line = await src.readuntil(b"\r\n")
-            dst.write(size_line)
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while True:  # trailers, then the empty line
-                    trailer = await src.readuntil(b"\r\n")
-                    dst.write(trailer)
-                    if trailer == b"\r\n":
-                        return
-            dst.write(await src.readexactly(size + 2))
-            await dst.drain()
-    length = int(_get(headers, b"content-length") or b"0")
-    while length > 0:
-        chunk = await src.read(min(length, 65536))
-        if not chunk:
-            raise ConnectionError("body ended early")
-        dst.write(chunk)
-        length -= len(chunk)
-        await dst.drain()
-
-
-def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
-    reason = {
-        200: b"OK",
-        417: b"Expectation Failed",
-        502: b"Bad Gateway",
-        503: b"Service Unavailable",
-    }[status]
-    return (
-        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-        b"Connection: %s\r\n\r\n"
-        % (status, reason, len(body), b"keep-alive" if keep_alive else b"close")
-    ) + body
+    return kept
 
 
 async def serve(host: str, port: int, upstream_file: Path, drain_seconds: float = 30.0) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -49,6 +51,21 @@ def backend(name: str, delay: float = 0.0) -> ThreadingHTTPServer:
     return server
 
 
+def raw_backend(answer: bytes) -> socketserver.ThreadingTCPServer:
+    """A version that answers ``answer`` verbatim to any request head, then closes."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            self.wfile.write(answer)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.fixture
 def front(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
@@ -76,7 +93,7 @@ def front(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     proc.wait(10)
 
 
-def point(upstream: Path, server: ThreadingHTTPServer, url: str) -> None:
+def point(upstream: Path, server: socketserver.TCPServer, url: str) -> None:
     generation = str(time.time_ns())
     upstream.write_text(f"{generation} 127.0.0.1:{server.server_address[1]} end\n")
     for _ in range(200):
@@ -159,3 +176,48 @@ def test_switching_under_load_fails_no_request_and_drains_the_old_version(
     assert errors == []
     assert "blue" in seen and seen[-1] == "green"
     assert seen.index("green") > 0 and "blue" not in seen[-20:]
+
+
+def test_interim_responses_of_the_version_reach_an_http11_client(front: tuple[str, Path]) -> None:
+    url, upstream = front
+    point(
+        upstream,
+        raw_backend(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        ),
+        url,
+    )
+    _, _, port = url.rpartition(":")
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    interim, _, final = answer.partition(b"\r\n\r\n")
+    assert interim.startswith(b"HTTP/1.1 103 ") and b"Link: </a.css>" in interim
+    assert final.startswith(b"HTTP/1.1 200 ") and final.endswith(b"\r\n\r\nok")
+
+
+def test_a_response_without_framing_is_chunked_to_a_keep_alive_client(
+    front: tuple[str, Path],
+) -> None:
+    """A version answering until it closes does not cost the client its connection."""
+    url, upstream = front
+    point(upstream, raw_backend(b"HTTP/1.1 200 OK\r\n\r\nuntil close"), url)
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=5)
+    for _ in range(2):
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.getheader("Transfer-Encoding") == "chunked"
+        assert response.read() == b"until close" and not response.will_close
+
+
+def test_a_version_that_closes_without_answering_gets_a_502(front: tuple[str, Path]) -> None:
+    url, upstream = front
+    point(upstream, raw_backend(b""), url)
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=5)
+    conn.request("POST", "/predict", body=b"{}")
+    response = conn.getresponse()
+    assert response.status == 502
+    assert json.loads(response.read()) == {"error": "upstream closed without a response"}
