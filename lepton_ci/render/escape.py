@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined
@@ -58,6 +58,33 @@ def groovy_bool(value: object) -> Safe:
     if not isinstance(value, bool):
         raise ValueError(f"{value!r} is not a bool")
     return Safe("true" if value else "false")
+
+
+_GROOVY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def groovy_value(value: object) -> Safe:
+    """A Groovy literal for a bool, number, string, list or map (maps via :func:`groovy_map`)."""
+    if isinstance(value, bool):
+        return groovy_bool(value)
+    if isinstance(value, int | float):
+        return Safe(repr(value))
+    if isinstance(value, Mapping):
+        return groovy_map(value)
+    if isinstance(value, list | tuple):
+        return Safe("[" + ", ".join(groovy_value(v) for v in value) + "]")
+    return groovy_str(value)
+
+
+def groovy_map(entries: Mapping[object, object]) -> Safe:
+    """A Groovy map literal, ``[key: value, ...]`` (``[:]`` when empty); None values are left
+    out, keys that are no identifier are quoted."""
+    items = [
+        f"{key if _GROOVY_KEY.match(str(key)) else groovy_str(key)}: {groovy_value(value)}"
+        for key, value in entries.items()
+        if value is not None
+    ]
+    return Safe("[" + ", ".join(items) + "]" if items else "[:]")
 
 
 # Characters YAML parsers disagree on: C1 controls (U+0085 NEL is a line break to Ruby Psych,
@@ -185,6 +212,7 @@ FILTERS = {
     "groovy_str": groovy_str,
     "groovy_list": groovy_list,
     "groovy_bool": groovy_bool,
+    "groovy_map": groovy_map,
     "yaml_str": yaml_str,
     "yaml_value": yaml_value,
     "gitlab_expr_str": gitlab_expr_str,

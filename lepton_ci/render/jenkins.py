@@ -4,7 +4,8 @@ Two styles (``RenderOptions.style``):
 
 ``standalone``
     A declarative pipeline with every stage inline (``templates/jenkins/Jenkinsfile.standalone.j2``,
-    one partial per step kind in ``templates/jenkins/stages/``).
+    the generic stage ``templates/jenkins/_stage.j2``, which a step kind's partial in
+    ``templates/jenkins/stages/`` extends where its stage differs).
 ``library``
     ``@Library('<name>@v<version>') _`` and one ``leptonPipeline(...)`` call whose config map is
     built from the model; the shared library in ``jenkins/`` produces the same stages and commands.

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lepton_ci.pipeline.model import shell_line
-from lepton_ci.render.escape import FILTERS, environment, groovy_bool
+from lepton_ci.render.escape import FILTERS, environment, groovy_bool, groovy_map
 from lepton_ci.render.outputs import generated_files
 from lepton_ci.spec.loader import parse_spec
 from tests.jenkins.conftest import SPECS, STYLES, hostile, payload
@@ -110,3 +110,9 @@ def test_every_template_filter_is_registered_in_one_place() -> None:
     """The Dockerfile's filters live in the same registry as the Groovy and YAML ones."""
     assert {"docker_str", "docker_json", "sh_words", "groovy_bool"} <= set(FILTERS)
     assert set(FILTERS) <= set(environment().filters)
+
+
+def test_a_groovy_map_escapes_its_values_and_quotes_keys_that_are_no_identifier() -> None:
+    entries = {"label": "gpu && it's", "image": None, "odd key": ["a", 1, True], "n": {}}
+    assert groovy_map(entries) == ("[label: 'gpu && it\\'s', 'odd key': ['a', 1, true], n: [:]]")
+    assert groovy_map({}) == "[:]"
