@@ -26,6 +26,15 @@ SLOW_MODULES = {
     "tests/gitlab/test_gitlab_ci_local.py",  # gitlab-ci-local (node)
     "tests/gitlab/test_tags.py",
     "tests/core/test_fuzz.py",  # hypothesis, judged by Ruby Psych and Groovy 2.4 (a JVM)
+    # the Groovy stub evaluating Jenkinsfiles and the library, one JVM per batch
+    "tests/jenkins/test_approvals.py",
+    "tests/jenkins/test_injection.py",
+    "tests/jenkins/test_register_handoff.py",
+    "tests/jenkins/test_stub_catch_error.py",
+    "tests/jenkins/test_stub_flow.py",
+    "tests/jenkins/test_stub_semantics.py",
+    "tests/jenkins/test_synced_job.py",
+    "tests/golden/test_rule_parity.py",  # the stub and gitlab-ci-local over every trigger x ref
 }
 SLOW_TESTS = {
     "tests/runtime/test_train.py::test_cache_hit_skips_training_and_no_cache_retrains",
@@ -33,6 +42,9 @@ SLOW_TESTS = {
     "tests/runtime/test_train.py::test_a_crashing_entrypoint_fails_the_step_and_leaves_no_artifact",
     "tests/runtime/test_evaluate.py::test_a_failing_gate_exits_4_after_writing_every_report",
     "tests/serve/test_server.py::test_several_workers_each_verify_and_serve",
+    "tests/serve/test_server.py::test_idle_and_trickling_connections_are_closed_and_requests_still_served",
+    "tests/serve/test_fd_limit.py::test_more_idle_connections_than_descriptors_cost_one_log_line_not_a_flood",
+    "tests/runtime/test_trainer_process.py::test_a_rerun_stops_the_trainer_a_kill_9_left_behind",
 }
 
 
