@@ -339,9 +339,11 @@ def drift_section(output: Path, task: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:  # numpy: only a step that hands over a reference needs it
-        from lepton_ci.drift import load_sample
+        import numpy  # noqa: F401
     except ImportError:
         raise MissingDependency("numpy", "train") from None
+    from lepton_ci.drift import load_sample
+
     reference = load_sample(path).reference(task)
     console.info(
         f"drift reference: {reference.samples} row(s) of {len(reference.features)} feature(s)"
